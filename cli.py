@@ -1,0 +1,172 @@
+"""AudienceLab from the command line: the same functions as the pages, one JSON object on stdout.
+
+Logs and progress go to stderr. On a user error the exit status is 2 and stdout holds
+``{"error": "..."}``. Run ``python cli.py --help`` for the verbs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from analytics.errors import AudienceLabError
+from analytics.workspace import Workspace, default_workspace_dir
+
+Handler = Callable[[Workspace, argparse.Namespace], dict[str, Any]]
+
+
+def _stderr_progress(fraction: float, message: str) -> None:
+    print(f"[{fraction * 100:5.1f}%] {message}", file=sys.stderr, flush=True)
+
+
+def _parse_map(pairs: list[str] | None) -> dict[str, str] | None:
+    if not pairs:
+        return None
+    mapping: dict[str, str] = {}
+    for pair in pairs:
+        canonical, sep, source = pair.partition("=")
+        if not sep or not canonical or not source:
+            raise AudienceLabError(f"--map expects canonical=source, got '{pair}'.")
+        mapping[canonical.strip()] = source.strip()
+    return mapping
+
+
+# --- verbs ------------------------------------------------------------------------------------
+def cmd_demo(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    from services.demo import load_demo
+
+    return load_demo(
+        ws, users=args.users, seed=args.seed, truth_out=args.truth_out, progress=_stderr_progress
+    )
+
+
+def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    from services.datasets import ingest_path
+
+    return ingest_path(
+        ws,
+        args.path,
+        name=args.name,
+        shape=args.shape,
+        mapping=_parse_map(args.map),
+        progress=_stderr_progress,
+    )
+
+
+def _not_built(verb: str) -> Handler:
+    def handler(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+        raise AudienceLabError(f"'{verb}' is not available in this build yet.")
+
+    return handler
+
+
+cmd_segment: Handler = _not_built("segment")
+cmd_train: Handler = _not_built("train")
+cmd_uplift: Handler = _not_built("uplift")
+cmd_score: Handler = _not_built("score")
+cmd_recommend: Handler = _not_built("recommend")
+cmd_simulate: Handler = _not_built("simulate")
+cmd_export: Handler = _not_built("export")
+
+
+# --- parser -----------------------------------------------------------------------------------
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a date like 2011-09-09") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cli.py", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        default=None,
+        help="workspace folder (default ./workspace or $AUDIENCELAB_WORKSPACE)",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = verbs.add_parser("demo", help="generate and ingest the demo store as dataset 'demo'")
+    p.add_argument("--users", type=int, default=20_000)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--truth-out", type=Path, help="write the planted truth per user here")
+    p.set_defaults(handler=lambda ws, a: cmd_demo(ws, a))
+
+    p = verbs.add_parser("ingest", help="ingest a file (auto-mapping unless --map is given)")
+    p.add_argument("path", type=Path)
+    p.add_argument("--name", help="dataset name (default: the file name)")
+    p.add_argument("--shape", choices=["events", "transactions", "customers"])
+    p.add_argument("--map", nargs="+", metavar="CANONICAL=SOURCE")
+    p.set_defaults(handler=lambda ws, a: cmd_ingest(ws, a))
+
+    p = verbs.add_parser("segment", help="features, embeddings, UMAP map and segments")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--k", type=int, help="force the number of segments")
+    p.add_argument("--cutoff", type=_date)
+    p.add_argument("--out", type=Path, help="write user_id, segment, x, y here")
+    p.set_defaults(handler=lambda ws, a: cmd_segment(ws, a))
+
+    p = verbs.add_parser("train", help="train and evaluate a predictor on a time split")
+    p.add_argument("--dataset", required=True)
+    p.add_argument(
+        "--target", required=True, choices=["purchase", "churn", "revenue", "next_category"]
+    )
+    p.add_argument("--cutoff", type=_date)
+    p.add_argument("--horizon-days", type=int)
+    p.add_argument("--scores-out", type=Path)
+    p.set_defaults(handler=lambda ws, a: cmd_train(ws, a))
+
+    p = verbs.add_parser("uplift", help="learn uplift from a past campaign or test")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--treatment", required=True, help="column holding the arm")
+    p.add_argument("--outcome", required=True, help="column holding the outcome")
+    p.add_argument("--control", help="value of the control arm")
+    p.set_defaults(handler=lambda ws, a: cmd_uplift(ws, a))
+
+    p = verbs.add_parser("score", help="apply a saved model to a dataset")
+    p.add_argument("--model", required=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=lambda ws, a: cmd_score(ws, a))
+
+    p = verbs.add_parser("recommend", help="top-N product recommendations per user")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--cutoff", type=_date)
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--list", choices=["combined", "buy_again", "new"], default="combined")
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=lambda ws, a: cmd_recommend(ws, a))
+
+    p = verbs.add_parser("simulate", help="simulate a campaign from a spec")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--spec", type=Path, required=True)
+    p.set_defaults(handler=lambda ws, a: cmd_simulate(ws, a))
+
+    p = verbs.add_parser("export", help="write the campaign list with its control group")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--spec", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(handler=lambda ws, a: cmd_export(ws, a))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        ws = Workspace(args.workspace or default_workspace_dir())
+        result = args.handler(ws, args)
+    except AudienceLabError as err:
+        print(json.dumps({"error": str(err)}))
+        return 2
+    print(json.dumps(result, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
