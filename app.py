@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import streamlit as st
-
 from ui.sidebar import show_sidebar
 
 st.set_page_config(page_title="AudienceLab", page_icon=":material/groups:", layout="wide")

@@ -18,15 +18,15 @@ __all__ = [
     "EVENT_TIME",
     "EVENT_TYPE",
     "EXPOSURES_SCHEMA",
-    "EventType",
     "ITEM_ID",
     "ORDER_ID",
     "PRICE",
     "QUANTITY",
     "REVENUE",
     "SENT_TIME",
-    "Shape",
     "USER_ID",
+    "EventType",
+    "Shape",
     "empty_events",
 ]
 
