@@ -94,3 +94,79 @@ EXPOSURES_SCHEMA: dict[str, pl.DataType] = {
 def empty_events() -> pl.DataFrame:
     """An events frame with the canonical columns and no rows."""
     return pl.DataFrame(schema=EVENTS_SCHEMA)
+
+
+# --- column-name synonyms for auto-mapping (ingest) -------------------------------------------
+# Keys are canonical columns (plus ``item_name``, kept on the items table only); values are
+# source names after normalisation (lower case, everything but letters, digits and CJK removed).
+ITEM_NAME = "item_name"
+
+# fmt: off
+COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
+    USER_ID: (
+        "userid", "user", "customerid", "customer", "custid", "clientid", "client", "memberid",
+        "member", "visitorid", "visitor", "buyerid", "buyer", "accountid", "uid", "customerno",
+        "customernumber", "shopperid", "用户id", "用户", "用户编号", "客户id", "客户", "客户编号",
+        "会员id", "会员", "买家id", "买家", "顾客id", "顾客",
+    ),
+    EVENT_TIME: (
+        "eventtime", "timestamp", "time", "datetime", "date", "ts", "eventdate", "invoicedate",
+        "orderdate", "ordertime", "purchasedate", "purchasetime", "transactiondate",
+        "transactiontime", "createdat", "时间", "日期", "时间戳", "下单时间", "交易时间",
+        "行为时间", "订单时间", "购买时间", "发生时间",
+    ),
+    EVENT_TYPE: (
+        "eventtype", "event", "behavior", "behaviortype", "behaviour", "behaviourtype", "action",
+        "actiontype", "eventname", "type", "行为类型", "行为", "事件", "事件类型", "类型",
+    ),
+    ITEM_ID: (
+        "itemid", "item", "productid", "product", "sku", "skuid", "stockcode", "articleid",
+        "goodsid", "productcode", "itemcode", "asin", "商品id", "商品", "商品编号", "物品id",
+        "产品id", "产品", "货号",
+    ),
+    CATEGORY: (
+        "category", "categoryid", "categorycode", "cat", "catid", "productcategory",
+        "department", "类目", "类目id", "品类", "分类", "商品类目", "类别", "类别id",
+    ),
+    QUANTITY: (
+        "quantity", "qty", "units", "unitssold", "numberofunits", "numberofitems", "numberofcds",
+        "pieces", "count", "数量", "购买数量", "件数", "商品数量",
+    ),
+    PRICE: ("price", "unitprice", "itemprice", "productprice", "单价", "价格", "商品价格", "售价"),
+    REVENUE: (
+        "revenue", "amount", "total", "totalprice", "totalamount", "sales", "dollars",
+        "dollarvalue", "ordervalue", "linetotal", "subtotal", "金额", "销售额", "总价", "总金额",
+        "实付金额", "订单金额", "支付金额", "消费金额",
+    ),
+    ORDER_ID: (
+        "orderid", "order", "invoiceno", "invoice", "invoiceid", "invoicenumber",
+        "transactionid", "orderno", "ordernumber", "receiptid", "basketid", "订单号", "订单id",
+        "订单编号", "发票", "发票号", "发票号码", "交易号",
+    ),
+    ITEM_NAME: (
+        "description", "productname", "itemname", "name", "title", "商品名称", "商品名",
+        "名称", "品名", "产品名称",
+    ),
+    CAMPAIGN_ID: ("campaignid", "campaign", "campaignname", "活动id", "活动", "活动名称"),
+    ARM: ("arm", "group", "variant", "treatment", "testgroup", "abgroup", "分组", "组别"),
+    SENT_TIME: ("senttime", "sentat", "sentdate", "senddate", "sendtime", "发送时间", "发送日期"),
+}
+
+# Raw event-type values (lower case, stripped) and the canonical type each one means.
+_EVENT_WORDS: dict[EventType, tuple[str, ...]] = {
+    EventType.VIEW: ("pv", "view", "views", "pageview", "page_view", "product_view", "view_item",
+                     "detail", "click", "visit", "browse", "浏览", "点击", "查看"),
+    EventType.CART: ("cart", "addtocart", "add_to_cart", "add-to-cart", "add to cart", "basket",
+                     "add", "加购", "加入购物车", "购物车"),
+    EventType.FAV: ("fav", "favorite", "favourite", "wishlist", "like", "collect", "save",
+                    "收藏", "关注"),
+    EventType.PURCHASE: ("buy", "purchase", "order", "transaction", "checkout", "sale", "paid",
+                         "购买", "下单", "支付", "成交"),
+    EventType.REFUND: ("refund", "return", "returned", "cancel", "cancellation", "退款", "退货",
+                       "取消"),
+}
+# fmt: on
+EVENT_TYPE_SYNONYMS: dict[str, str] = {
+    **{word: kind.value for kind, words in _EVENT_WORDS.items() for word in words},
+    **{e.value: e.value for e in EventType},
+}
