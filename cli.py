@@ -54,6 +54,7 @@ def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
         name=args.name,
         shape=args.shape,
         mapping=_parse_map(args.map),
+        day_first=getattr(args, "day_first", None),
         progress=_stderr_progress,
     )
 
@@ -103,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", help="dataset name (default: the file name)")
     p.add_argument("--shape", choices=["events", "transactions", "customers"])
     p.add_argument("--map", nargs="+", metavar="CANONICAL=SOURCE")
+    order = p.add_mutually_exclusive_group()
+    order.add_argument(
+        "--day-first",
+        dest="day_first",
+        action="store_true",
+        default=None,
+        help="read dates like 03/04/2011 as day/month (only needed when the file cannot tell)",
+    )
+    order.add_argument("--month-first", dest="day_first", action="store_false", help="month/day")
     p.set_defaults(handler=lambda ws, a: cmd_ingest(ws, a))
 
     p = verbs.add_parser("segment", help="features, embeddings, UMAP map and segments")

@@ -1,0 +1,827 @@
+"""Ingest: a user's file (events, transactions or a customer table) into canonical frames.
+
+``detect_file`` sniffs a sample and proposes a shape and a column mapping with confidences;
+``ingest_file`` reads the whole file once, lazily and streaming, into canonical events (or a user
+table), with every rejected row kept with its line number and reason, so that
+``rows_accepted + rows_rejected == rows_read`` always holds.
+
+Decisions the report states plainly:
+
+- Transactions without a user id are accepted but kept out of per-user ``events``: they go to
+  ``anonymous`` (same columns, ``user_id`` null) and count in the store-level report figures
+  (``events_by_type``, ``revenue_total``, ``orders``) and in ``rows_without_user``.
+  For an events file a row without user id is rejected ("missing user id").
+- Transactions: a negative quantity or an order id starting with "C" is a refund, with negative
+  quantity and revenue; a negative unit price (bad-debt adjustments) is event type 'other'.
+  revenue = quantity * price; with only a line total, price = total / quantity.
+- Text dates like 03/04/2011 are parsed both ways; a value with a day over 12 settles the order
+  for the whole file. If no value settles it, ``IngestError`` asks for ``day_first``.
+- Naive times are read in ``IngestSpec.tz`` and stored in UTC; epoch numbers are UTC.
+- Customer tables without a user id column get ids "1", "2", ... from the row order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analytics.errors import IngestError, MappingError
+from analytics.mapping import MAPPABLE, TimeFormat, auto_map, infer_time_format, map_side_table
+from analytics.progress import Progress, no_progress
+from analytics.readers import EXTRA, LINE, Sniff, Source, open_source, sniff_file
+from analytics.schema import (
+    ARM,
+    CAMPAIGN_ID,
+    CATEGORY,
+    EVENT_TIME,
+    EVENT_TYPE,
+    EVENT_TYPE_DTYPE,
+    EVENT_TYPE_SYNONYMS,
+    EVENTS_SCHEMA,
+    EXPOSURES_SCHEMA,
+    ITEM_ID,
+    ITEM_NAME,
+    ORDER_ID,
+    PRICE,
+    QUANTITY,
+    REVENUE,
+    SENT_TIME,
+    TIME_DTYPE,
+    USER_ID,
+    EventType,
+    Shape,
+)
+
+__all__ = [
+    "REJECTS_SCHEMA",
+    "Detection",
+    "IngestResult",
+    "IngestSpec",
+    "SideTable",
+    "detect_file",
+    "ingest_file",
+    "ingest_side_file",
+    "resolve_spec",
+]
+
+REJECTS_SCHEMA: dict[str, pl.DataType] = {
+    "line": pl.Int64(),
+    "reason": pl.String(),
+    "raw": pl.String(),
+}
+_REASON, _ALT_TIME = "__reason", "__time_month_first"
+_DAY_OK, _MONTH_OK = "__day_ok", "__month_ok"
+PREVIEW_ROWS = 20
+ANONYMOUS_POLICY = (
+    "Rows without a customer id are kept apart from per-user events (table 'anonymous_events'); "
+    "they count in the store-level figures (events_by_type, revenue_total, orders)."
+)
+
+
+# --- public types -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Detection:
+    """What a cheap sniff of a file proposes; the UI shows it and lets the user edit the mapping."""
+
+    format: str  # csv | parquet | excel | jsonl
+    encoding: str | None
+    delimiter: str | None  # "," ";" "\t" "|" or " " for runs of whitespace
+    has_header: bool
+    columns: list[str]
+    shape: Shape
+    mapping: dict[str, str]  # canonical column -> source column
+    confidence: dict[str, float]  # canonical column -> 0..1
+    preview: pl.DataFrame  # first rows, as strings
+    warnings: list[str]
+    compression: str | None = None
+    time_format: str | None = None  # e.g. "epoch seconds", "%Y-%m-%d %H:%M:%S"
+    ambiguous_dates: bool = False  # day/month order not settled by the sample
+    sniff: Sniff | None = field(default=None, repr=False, compare=False)
+
+    def info(self) -> dict[str, Any]:
+        """The detection as JSON-able data (stored in the ingest report)."""
+        return {
+            "format": self.format,
+            "compression": self.compression,
+            "encoding": self.encoding,
+            "delimiter": self.delimiter,
+            "has_header": self.has_header,
+            "columns": self.columns,
+            "shape": str(self.shape),
+            "mapping": self.mapping,
+            "confidence": self.confidence,
+            "time_format": self.time_format,
+            "ambiguous_dates": self.ambiguous_dates,
+        }
+
+
+@dataclass(frozen=True)
+class IngestSpec:
+    """The shape and mapping to ingest with; ``tz`` is the zone of times written without one."""
+
+    shape: Shape
+    mapping: dict[str, str]
+    day_first: bool | None = None
+    tz: str = "UTC"
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """Canonical frames and the ingest report of one file."""
+
+    shape: Shape
+    mapping: dict[str, str]
+    events: pl.DataFrame  # EVENTS_SCHEMA first, extra source columns after
+    users: pl.DataFrame | None
+    items: pl.DataFrame | None
+    rejects: pl.DataFrame  # line, reason, raw
+    report: dict[str, Any]
+    anonymous: pl.DataFrame | None = None  # transactions without user id (events columns)
+
+
+@dataclass(frozen=True)
+class SideTable:
+    """A side table (campaign exposures or user attributes) read from a file."""
+
+    kind: str
+    frame: pl.DataFrame
+    rejects: pl.DataFrame
+    report: dict[str, Any]
+
+
+# --- detection ----------------------------------------------------------------------------------
+def detect_file(path: Path) -> Detection:
+    """Sniff ``path`` (a sample, not the whole file) and propose shape and mapping."""
+    sniff = sniff_file(Path(path))
+    mapped = auto_map(sniff.sample)
+    layout = sniff.layout
+    preview = sniff.sample.head(PREVIEW_ROWS).select(pl.all().cast(pl.String))
+    tf = mapped.time_format
+    return Detection(
+        format=sniff.format,
+        encoding=layout.encoding if layout else None,
+        delimiter=layout.delimiter if layout and sniff.format == "csv" else None,
+        has_header=layout.has_header if layout else True,
+        columns=sniff.columns,
+        shape=mapped.shape,
+        mapping=mapped.mapping,
+        confidence=mapped.confidence,
+        preview=preview,
+        warnings=[*sniff.warnings, *mapped.warnings],
+        compression=sniff.compression,
+        time_format=tf.describe() if tf else None,
+        ambiguous_dates=bool(tf and tf.ambiguous),
+        sniff=sniff,
+    )
+
+
+def resolve_spec(
+    detection: Detection,
+    *,
+    shape: Shape | str | None = None,
+    mapping: dict[str, str] | None = None,
+    day_first: bool | None = None,
+    tz: str = "UTC",
+) -> IngestSpec:
+    """The spec to ingest with: the detected mapping, with the user's entries taking precedence.
+
+    A user entry ``canonical -> source`` replaces the detected one and frees ``source`` from any
+    other canonical field it was detected for.
+    """
+    if shape is not None and Shape(shape) != detection.shape:
+        assert detection.sniff is not None
+        base = auto_map(detection.sniff.sample, shape=shape).mapping
+    else:
+        base = dict(detection.mapping)
+    chosen = Shape(shape) if shape else detection.shape
+    for canonical, source in (mapping or {}).items():
+        base = {k: v for k, v in base.items() if v != source}
+        base[canonical] = source
+    _check_mapping(base, chosen, detection.columns)
+    return IngestSpec(shape=chosen, mapping=base, day_first=day_first, tz=tz)
+
+
+def _check_mapping(mapping: dict[str, str], shape: Shape, columns: list[str]) -> None:
+    allowed = MAPPABLE[shape]
+    unknown = [k for k in mapping if k not in allowed]
+    if unknown:
+        raise MappingError(
+            f"'{unknown[0]}' is not a field of a {shape} file; use one of {', '.join(allowed)}."
+        )
+    missing = [v for v in mapping.values() if v not in columns]
+    if missing:
+        raise MappingError(
+            f"The file has no column '{missing[0]}'. Its columns are: {', '.join(columns)}."
+        )
+    required = {
+        Shape.EVENTS: (USER_ID, EVENT_TIME),
+        Shape.TRANSACTIONS: (USER_ID, EVENT_TIME),
+        Shape.CUSTOMERS: (),
+    }[shape]
+    for canonical in required:
+        if canonical not in mapping:
+            what = {USER_ID: "customer / user id", EVENT_TIME: "date or time"}[canonical]
+            raise MappingError(
+                f"No column was recognised as the {what} of a {shape} file. Map one "
+                f"(command line: --map {canonical}=COLUMN). Columns: {', '.join(columns)}."
+            )
+
+
+# --- ingest -------------------------------------------------------------------------------------
+def ingest_file(
+    path: Path, spec: IngestSpec | None = None, progress: Progress = no_progress
+) -> IngestResult:
+    """Read ``path`` whole into canonical frames, following ``spec`` (default: the detection)."""
+    path = Path(path)
+    progress(0.0, "Looking at the file")
+    detection = detect_file(path)
+    spec = spec or resolve_spec(detection)
+    _check_mapping(spec.mapping, spec.shape, detection.columns)
+    sniff = detection.sniff
+    assert sniff is not None
+    progress(0.1, "Reading the file")
+    with open_source(path, sniff) as source:
+        if spec.shape == Shape.CUSTOMERS:
+            result = _ingest_customers(source, spec, sniff)
+        else:
+            result = _ingest_events(source, spec, sniff, progress)
+    report = {**result.report, "detection": detection.info()}
+    report["warnings"] = [*detection.warnings, *report.get("warnings", [])]
+    progress(1.0, "Ingest finished")
+    return replace(result, report=report)
+
+
+def _ingest_events(
+    source: Source, spec: IngestSpec, sniff: Sniff, progress: Progress
+) -> IngestResult:
+    plan = _EventPlan(source, spec, sniff)
+    good, bad = plan.collect()
+    progress(0.7, "Checking rows")
+    good, bad, time_warnings = plan.settle_dates(good, bad)
+    rejects = bad.filter(pl.col("reason").is_not_null()).sort("line")
+    users_col = good.get_column(USER_ID)
+    if spec.shape == Shape.TRANSACTIONS and users_col.null_count():
+        anonymous = good.filter(users_col.is_null())
+        events = good.filter(users_col.is_not_null())
+    else:
+        anonymous, events = None, good
+    progress(0.8, "Building the item table and the report")
+    items = _items(good, spec.mapping) if ITEM_ID in spec.mapping else None
+    if ITEM_NAME in events.columns:
+        events = events.drop(ITEM_NAME)
+        anonymous = anonymous.drop(ITEM_NAME) if anonymous is not None else None
+    report = _events_report(good, rejects, spec, plan.warnings + time_warnings)
+    return IngestResult(
+        shape=spec.shape,
+        mapping=spec.mapping,
+        events=events,
+        users=None,
+        items=items,
+        rejects=rejects,
+        report=report,
+        anonymous=anonymous,
+    )
+
+
+class _EventPlan:
+    """The lazy plan turning raw source columns into canonical events plus a reject reason."""
+
+    def __init__(self, source: Source, spec: IngestSpec, sniff: Sniff) -> None:
+        self.source, self.spec, self.sniff = source, spec, sniff
+        self.m = spec.mapping
+        self.warnings: list[str] = []
+        self.time_format = self._time_format()
+        self.two_way = bool(self.time_format and self.time_format.ambiguous) and (
+            spec.day_first is None
+        )
+
+    # -- column parsers --
+    def _raw(self, canonical: str) -> pl.Expr:
+        return pl.col(self.m[canonical])
+
+    def _sample(self, canonical: str) -> pl.Series:
+        return self.sniff.sample.get_column(self.m[canonical])
+
+    def _time_format(self) -> TimeFormat | None:
+        if EVENT_TIME not in self.m:
+            return None
+        tf = infer_time_format(self._sample(EVENT_TIME))
+        if tf is None:
+            raise MappingError(
+                f"Column '{self.m[EVENT_TIME]}' does not hold dates or times we can read "
+                "(tried ISO dates, day/month and month/day dates, epoch seconds and "
+                "milliseconds). Map the time to another column."
+            )
+        return tf
+
+    def text_id(self, canonical: str) -> pl.Expr:
+        return _id_expr(self._raw(canonical), self._sample(canonical))
+
+    def number(self, canonical: str) -> pl.Expr:
+        return _number_expr(self._raw(canonical), self._sample(canonical), self.sniff)
+
+    def times(self) -> tuple[pl.Expr, pl.Expr | None]:
+        tf = self.time_format
+        assert tf is not None
+        raw = self._raw(EVENT_TIME)
+        if tf.ambiguous:
+            day_first, month_first = tf.formats
+            if self.spec.day_first is not None:
+                fmt = day_first if self.spec.day_first else month_first
+                return _text_time(raw, fmt, self.spec.tz), None
+            return _text_time(raw, day_first, self.spec.tz), _text_time(
+                raw, month_first, self.spec.tz
+            )
+        return _time_expr(raw, tf, self.spec.tz), None
+
+    def event_type(self, quantity: pl.Expr | None, order: pl.Expr | None, price, revenue):
+        if EVENT_TYPE in self.m:
+            base = _event_type_expr(self._raw(EVENT_TYPE), self.source.text)
+        elif self.spec.shape == Shape.TRANSACTIONS or {PRICE, REVENUE, QUANTITY} & self.m.keys():
+            base = pl.lit(EventType.PURCHASE.value, dtype=EVENT_TYPE_DTYPE)
+        else:
+            base = pl.lit(EventType.OTHER.value, dtype=EVENT_TYPE_DTYPE)
+        if self.spec.shape != Shape.TRANSACTIONS:
+            return base
+        refund = pl.lit(False)
+        if quantity is not None:
+            refund = refund | (quantity < 0).fill_null(False)
+        if order is not None:
+            refund = refund | order.str.starts_with("C").fill_null(False)
+        if quantity is None and price is None and revenue is not None:
+            refund = refund | (revenue < 0).fill_null(False)
+        kind = pl.when(refund).then(pl.lit(EventType.REFUND.value, dtype=EVENT_TYPE_DTYPE))
+        if price is not None:
+            other = pl.lit(EventType.OTHER.value, dtype=EVENT_TYPE_DTYPE)
+            kind = kind.when((price < 0).fill_null(False)).then(other)
+        return kind.otherwise(base)
+
+    # -- the plan --
+    def frames(self) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+        m = self.m
+        q = self.number(QUANTITY) if QUANTITY in m else None
+        p = self.number(PRICE) if PRICE in m else None
+        r = self.number(REVENUE) if REVENUE in m else None
+        order = self.text_id(ORDER_ID) if ORDER_ID in m else None
+        user = self.text_id(USER_ID)
+        time, alt_time = self.times()
+        kind = self.event_type(q, order, p, r)
+        quantity = q if q is not None else pl.lit(1.0)
+        if p is not None:
+            price = p
+            revenue = quantity * p if r is None else r
+        elif r is not None:
+            price = pl.when(quantity != 0).then(r / quantity)
+            revenue = r
+        else:
+            price, revenue = pl.lit(None, pl.Float64), pl.lit(None, pl.Float64)
+        is_refund = kind == EventType.REFUND.value
+        money = kind.is_in([EventType.PURCHASE.value, EventType.REFUND.value])
+        if self.spec.shape == Shape.TRANSACTIONS:
+            money = money | (kind == EventType.OTHER.value)
+        revenue = pl.when(is_refund).then(-revenue.abs()).when(money).then(revenue)
+        quantity = pl.when(is_refund).then(-quantity.abs()).otherwise(quantity)
+
+        canonical = {
+            USER_ID: user,
+            EVENT_TIME: time,
+            EVENT_TYPE: kind,
+            ITEM_ID: self.text_id(ITEM_ID) if ITEM_ID in m else pl.lit(None, pl.String),
+            CATEGORY: self.text_id(CATEGORY) if CATEGORY in m else pl.lit(None, pl.String),
+            QUANTITY: quantity.cast(pl.Float64),
+            PRICE: price.cast(pl.Float64),
+            REVENUE: revenue.cast(pl.Float64),
+            ORDER_ID: order if order is not None else pl.lit(None, pl.String),
+        }
+        if ITEM_NAME in m:
+            canonical[ITEM_NAME] = self._raw(ITEM_NAME).cast(pl.String).str.strip_chars()
+        checks = self._checks(user, time, alt_time, q, p, r)
+        reason = pl.lit(None, pl.String)
+        for why, bad in reversed(checks):
+            reason = pl.when(bad).then(pl.lit(why)).otherwise(reason)
+        extras = [c for c in self.sniff.columns if c not in m.values()]
+        base = self.source.lazy.with_columns(reason.alias(_REASON))
+        outputs = [
+            *(expr.alias(name) for name, expr in canonical.items()),
+            *(pl.col(c).alias(_extra_name(c)) for c in extras),
+        ]
+        if alt_time is not None:
+            outputs.append(alt_time.alias(_ALT_TIME))
+        good = base.filter(pl.col(_REASON).is_null()).select(outputs)
+        suspect = pl.col(_REASON).is_not_null()
+        if alt_time is not None:
+            suspect = suspect | (time.is_null() != alt_time.is_null())
+        raw = pl.concat_str(
+            [pl.col(c).cast(pl.String).fill_null("") for c in self.source.raw_columns],
+            separator=self.source.raw_separator,
+        )
+        flags = []
+        if alt_time is not None:
+            flags = [time.is_not_null().alias(_DAY_OK), alt_time.is_not_null().alias(_MONTH_OK)]
+        bad = base.filter(suspect).select(
+            pl.col(LINE).alias("line"), pl.col(_REASON).alias("reason"), raw.alias("raw"), *flags
+        )
+        return good, bad
+
+    def _checks(self, user, time, alt_time, q, p, r) -> list[tuple[str, pl.Expr]]:
+        cols = self.sniff.columns
+        checks: list[tuple[str, pl.Expr]] = []
+        if self.source.text:
+            checks.append(("wrong number of fields", pl.col(EXTRA).is_not_null()))
+        checks.append(("empty line", pl.all_horizontal(pl.col(c).is_null() for c in cols)))
+        raw_time = self._raw(EVENT_TIME)
+        parsed = time if alt_time is None else pl.coalesce(time, alt_time)
+        checks.append(("missing time", raw_time.is_null()))
+        checks.append(("unreadable time", parsed.is_null()))
+        if self.spec.shape == Shape.EVENTS:
+            checks.append(("missing user id", user.is_null()))
+        for canonical, parsed_num in ((QUANTITY, q), (PRICE, p), (REVENUE, r)):
+            if parsed_num is None:
+                continue
+            word = {REVENUE: "amount"}.get(canonical, canonical)
+            raw = self._raw(canonical)
+            if self.spec.shape == Shape.TRANSACTIONS:
+                checks.append((f"missing {word}", raw.is_null()))
+            checks.append((f"unreadable {word}", raw.is_not_null() & parsed_num.is_null()))
+        return checks
+
+    def collect(self) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Run the plan once: accepted rows, and rejected (or date-suspect) rows with raw text."""
+        good, bad = self.frames()
+        try:
+            good_df, bad_df = pl.collect_all([good, bad], engine="streaming")
+        except pl.exceptions.PolarsError as err:
+            raise IngestError(f"The file could not be read to the end: {err}") from None
+        return good_df, bad_df
+
+    def settle_dates(
+        self, good: pl.DataFrame, bad: pl.DataFrame
+    ) -> tuple[pl.DataFrame, pl.DataFrame, list[str]]:
+        """Choose day/month order from the evidence of every row (two-way parses only)."""
+        if not self.two_way:
+            return good, bad, []
+        day, month = good.get_column(EVENT_TIME), good.get_column(_ALT_TIME)
+        day_only = int((day.is_not_null() & month.is_null()).sum())
+        month_only = int((month.is_not_null() & day.is_null()).sum())
+        column = self.m[EVENT_TIME]
+        warnings: list[str] = []
+        if day_only == 0 and month_only == 0:
+            if bool((day != month).any()):
+                example = good.filter(day != month).get_column(EVENT_TIME).head(1)
+                shown = example.dt.strftime("%d/%m/%Y").item() if example.len() else ""
+                raise IngestError(
+                    f"Dates in '{column}' (like {shown}) could be day/month or month/day, and no "
+                    "row settles it. Choose the order (command line: --day-first or "
+                    "--month-first) and ingest again."
+                )
+            day_first = True
+        else:
+            day_first = day_only >= month_only
+            order = "day/month" if day_first else "month/day"
+            warnings.append(f"Dates in '{column}' were read as {order}: some values settle it.")
+            if day_only and month_only:
+                warnings.append(
+                    f"{min(day_only, month_only):,} rows use the other day/month order than the "
+                    "rest of the file; they were rejected as unreadable time."
+                )
+        chosen = day if day_first else month
+        good = good.with_columns(chosen.alias(EVENT_TIME)).drop(_ALT_TIME)
+        ok = pl.col(_DAY_OK if day_first else _MONTH_OK)
+        wrong = bad.filter(pl.col("reason").is_null() & ~ok).with_columns(
+            reason=pl.lit("unreadable time (day/month order differs from the rest of the file)")
+        )
+        if wrong.height:
+            good = good.filter(pl.col(EVENT_TIME).is_not_null())
+        bad = pl.concat([bad.filter(pl.col("reason").is_not_null()), wrong])
+        return good, bad.drop(_DAY_OK, _MONTH_OK), warnings
+
+
+# --- expressions --------------------------------------------------------------------------------
+_CURRENCY = re.compile(r"[$£€¥￥]|\d,\d{3}")
+
+
+def _id_expr(raw: pl.Expr, sample: pl.Series) -> pl.Expr:
+    """An id as text: integers stay integers (17850.0 -> '17850'), padding is stripped."""
+    if sample.dtype.is_float():
+        whole = sample.drop_nulls()
+        if (whole == whole.round()).all():
+            return raw.cast(pl.Int64, strict=False).cast(pl.String)
+        return raw.cast(pl.String)
+    if sample.dtype != pl.String:
+        return raw.cast(pl.String)
+    text = sample.drop_nulls()
+    expr = raw
+    if text.str.contains(r"^\s|\s$").any():
+        expr = expr.str.strip_chars()
+    if text.len() and text.str.contains(r"^\d+\.0$").all():
+        expr = expr.str.strip_suffix(".0")
+    return pl.when(expr != "").then(expr)
+
+
+def _number_expr(raw: pl.Expr, sample: pl.Series, sniff: Sniff) -> pl.Expr:
+    """A number as Float64; text like '£1,234.50' or '2,55' (decimal comma) is cleaned."""
+    if sample.dtype.is_numeric():
+        return raw.cast(pl.Float64)
+    if sample.dtype != pl.String:
+        return raw.cast(pl.Float64, strict=False)
+    text = sample.drop_nulls()
+    expr = raw
+    if text.str.contains(r"^\s|\s$").any():
+        expr = expr.str.strip_chars()
+    delimiter = sniff.layout.delimiter if sniff.layout else ","
+    if delimiter != "," and text.len() and text.str.contains(r"^-?\d+,\d+$").any():
+        expr = expr.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    elif text.str.contains(_CURRENCY.pattern).any():
+        expr = expr.str.replace_all(r"[$£€¥￥,\s]", "")
+    return expr.cast(pl.Float64, strict=False)
+
+
+def _to_utc(expr: pl.Expr, tz: str) -> pl.Expr:
+    return expr.dt.replace_time_zone(
+        tz, ambiguous="earliest", non_existent="null"
+    ).dt.convert_time_zone("UTC")
+
+
+def _text_time(raw: pl.Expr, fmt: str, tz: str) -> pl.Expr:
+    parsed = raw.str.strip_chars().str.to_datetime(fmt, strict=False, time_unit="us")
+    if "%z" in fmt or "%#z" in fmt:
+        return parsed.dt.convert_time_zone("UTC").cast(TIME_DTYPE)
+    return _to_utc(parsed, tz).cast(TIME_DTYPE)
+
+
+def _time_expr(raw: pl.Expr, tf: TimeFormat, tz: str) -> pl.Expr:
+    """A time column as UTC microseconds; naive times are read in ``tz``, epochs are UTC."""
+    if tf.kind == "text":
+        return _text_time(raw, tf.formats[0], tz)
+    if tf.kind in ("native", "date"):
+        as_dt = raw.cast(pl.Datetime("us")) if tf.kind == "date" else raw
+        return _native_time(as_dt, tz)
+    unit = {"epoch_s": 1_000_000, "epoch_ms": 1_000, "epoch_us": 1}[tf.kind]
+    micros = (raw.cast(pl.Float64, strict=False) * unit).round().cast(pl.Int64, strict=False)
+    return pl.from_epoch(micros, time_unit="us").dt.replace_time_zone("UTC").cast(TIME_DTYPE)
+
+
+def _native_time(raw: pl.Expr, tz: str) -> pl.Expr:
+    # whether the column carries a zone is only known from its dtype: try both at collect time
+    return raw.map_batches(lambda s: _series_to_utc(s, tz), return_dtype=TIME_DTYPE)
+
+
+def _series_to_utc(s: pl.Series, tz: str) -> pl.Series:
+    s = s.cast(
+        pl.Datetime(
+            getattr(s.dtype, "time_unit", "us") or "us", getattr(s.dtype, "time_zone", None)
+        )
+    )
+    if s.dtype.time_zone is None:  # type: ignore[attr-defined]
+        s = s.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
+    return s.dt.convert_time_zone("UTC").cast(TIME_DTYPE)
+
+
+def _event_type_expr(raw: pl.Expr, text: bool) -> pl.Expr:
+    words = raw.cast(pl.String).str.strip_chars().str.to_lowercase()
+    return words.replace_strict(
+        EVENT_TYPE_SYNONYMS, default=EventType.OTHER.value, return_dtype=EVENT_TYPE_DTYPE
+    )
+
+
+def _extra_name(column: str) -> str:
+    """Extra source columns keep their names, unless a canonical column already has it."""
+    taken = {*EVENTS_SCHEMA, ITEM_NAME}
+    return f"{column}_source" if column in taken else column
+
+
+# --- derived tables and the report ---------------------------------------------------------------
+def _items(events: pl.DataFrame, mapping: dict[str, str]) -> pl.DataFrame:
+    """One row per item: its category, median positive unit price and name (if the file has one)."""
+    aggs = [
+        pl.col(CATEGORY).drop_nulls().first().alias(CATEGORY),
+        pl.col(PRICE).filter(pl.col(PRICE) > 0).median().alias(PRICE),
+    ]
+    if ITEM_NAME in events.columns:
+        aggs.append(pl.col(ITEM_NAME).drop_nulls().first().alias("name"))
+    return (
+        events.lazy()
+        .filter(pl.col(ITEM_ID).is_not_null())
+        .group_by(ITEM_ID)
+        .agg(aggs)
+        .sort(ITEM_ID)
+        .collect()
+    )
+
+
+def _events_report(
+    good: pl.DataFrame, rejects: pl.DataFrame, spec: IngestSpec, warnings: list[str]
+) -> dict[str, Any]:
+    stats = good.select(
+        pl.col(USER_ID).drop_nulls().n_unique().alias("users"),
+        pl.col(USER_ID).null_count().alias("rows_without_user"),
+        pl.col(EVENT_TIME).min().alias("first_event"),
+        pl.col(EVENT_TIME).max().alias("last_event"),
+        pl.col(REVENUE).sum().alias("revenue_total"),
+        pl.col(QUANTITY).sum().alias("quantity_total"),
+        pl.col(ORDER_ID).drop_nulls().n_unique().alias("orders"),
+        pl.col(ORDER_ID).str.starts_with("C").sum().alias("cancelled_lines"),
+    ).row(0, named=True)
+    has_money = bool({PRICE, REVENUE} & spec.mapping.keys())
+    by_type = good.get_column(EVENT_TYPE).value_counts()
+    events_by_type = {str(k): int(v) for k, v in by_type.iter_rows()}
+    report = _counts(good.height, rejects)
+    report.update(
+        users=int(stats["users"]),
+        rows_without_user=int(stats["rows_without_user"]),
+        events_by_type=dict(sorted(events_by_type.items(), key=lambda kv: -kv[1])),
+        first_event=_iso(stats["first_event"]),
+        last_event=_iso(stats["last_event"]),
+        revenue_total=round(float(stats["revenue_total"]), 2) if has_money else None,
+        quantity_total=float(stats["quantity_total"]) if QUANTITY in spec.mapping else None,
+        warnings=list(warnings),
+    )
+    if ORDER_ID in spec.mapping:
+        report["orders"] = int(stats["orders"])
+        report["cancelled_lines"] = int(stats["cancelled_lines"] or 0)
+    if report["rows_without_user"]:
+        report["anonymous_rows_policy"] = ANONYMOUS_POLICY
+        report["warnings"].append(
+            f"{report['rows_without_user']:,} rows have no customer id: they are kept apart in "
+            "'anonymous_events' and count only in the store-level totals."
+        )
+    return report
+
+
+def _counts(accepted: int, rejects: pl.DataFrame) -> dict[str, Any]:
+    by_reason = rejects.get_column("reason").value_counts(sort=True)
+    return {
+        "rows_read": accepted + rejects.height,
+        "rows_accepted": accepted,
+        "rows_rejected": rejects.height,
+        "rejected_by_reason": {str(k): int(v) for k, v in by_reason.iter_rows()},
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- customer tables and side tables -------------------------------------------------------------
+def _ingest_customers(source: Source, spec: IngestSpec, sniff: Sniff) -> IngestResult:
+    """One row per user: the table becomes ``users``; ``events`` stays empty."""
+    frame = source.lazy.collect()
+    users, rejects = _table_rows(frame, source, sniff, spec.mapping.get(USER_ID))
+    report = _counts(users.height, rejects)
+    report.update(
+        users=users.height,
+        rows_without_user=0,
+        events_by_type={},
+        first_event=None,
+        last_event=None,
+        revenue_total=0.0,
+        warnings=[] if USER_ID in spec.mapping else ["No customer id column: ids are row numbers."],
+    )
+    return IngestResult(
+        shape=Shape.CUSTOMERS,
+        mapping=spec.mapping,
+        events=pl.DataFrame(schema=EVENTS_SCHEMA),
+        users=users,
+        items=None,
+        rejects=rejects,
+        report=report,
+    )
+
+
+def _table_rows(
+    frame: pl.DataFrame, source: Source, sniff: Sniff, user_column: str | None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a user-level table into accepted rows (user_id first, typed) and rejects."""
+    cols = sniff.columns
+    if user_column is None:
+        user = pl.int_range(1, pl.len() + 1).cast(pl.String)
+    else:
+        user = _id_expr(pl.col(user_column), sniff.sample.get_column(user_column))
+    checks: list[tuple[str, pl.Expr]] = []
+    if source.text:
+        checks.append(("wrong number of fields", pl.col(EXTRA).is_not_null()))
+    checks.append(("empty line", pl.all_horizontal(pl.col(c).is_null() for c in cols)))
+    checks.append(("missing user id", user.is_null()))
+    checks.append(("duplicate user id", ~user.is_first_distinct()))
+    reason = pl.lit(None, pl.String)
+    for why, bad in reversed(checks):
+        reason = pl.when(bad).then(pl.lit(why)).otherwise(reason)
+    raw = pl.concat_str(
+        [pl.col(c).cast(pl.String).fill_null("") for c in source.raw_columns],
+        separator=source.raw_separator,
+    )
+    frame = frame.with_columns(user.alias("__user"), reason.alias(_REASON))
+    rejects = frame.filter(pl.col(_REASON).is_not_null()).select(
+        pl.col(LINE).alias("line"), pl.col(_REASON).alias("reason"), raw.alias("raw")
+    )
+    attrs = [c for c in cols if c != user_column]
+    rows = frame.filter(pl.col(_REASON).is_null()).select(
+        pl.col("__user").alias(USER_ID), *(pl.col(c).alias(_attr_name(c)) for c in attrs)
+    )
+    if source.text:
+        rows = rows.with_columns(_typed(rows.get_column(_attr_name(c))) for c in attrs)
+    return rows, rejects.cast(REJECTS_SCHEMA)  # type: ignore[arg-type]
+
+
+def _attr_name(column: str) -> str:
+    return f"{column}_source" if column == USER_ID else column
+
+
+def _typed(values: pl.Series) -> pl.Series:
+    """A text column as Int64, Float64 or Boolean when every value is one (ids like 007 stay)."""
+    text = values.drop_nulls()
+    if text.len() == 0:
+        return values
+    if text.str.contains(r"^0\d").any():
+        return values
+    lowered = text.str.to_lowercase()
+    if lowered.is_in(["true", "false"]).all():
+        return values.str.to_lowercase() == "true"
+    for dtype in (pl.Int64, pl.Float64):
+        cast = values.cast(dtype, strict=False)
+        if cast.null_count() == values.null_count():
+            return cast
+    return values
+
+
+def ingest_side_file(
+    path: Path, kind: str, mapping: dict[str, str] | None = None, *, tz: str = "UTC"
+) -> SideTable:
+    """Read campaign exposures (``kind='exposures'``) or user attributes (``kind='users'``)."""
+    if kind not in ("exposures", "users"):
+        raise MappingError(f"A side table is 'exposures' or 'users', not '{kind}'.")
+    path = Path(path)
+    sniff = sniff_file(path)
+    detected, _ = map_side_table(sniff.sample, kind)
+    for canonical, source_col in (mapping or {}).items():
+        detected = {k: v for k, v in detected.items() if v != source_col}
+        detected[canonical] = source_col
+    allowed = MAPPABLE[kind]
+    for canonical, source_col in detected.items():
+        if canonical not in allowed:
+            raise MappingError(f"'{canonical}' is not a field of {kind}; use {', '.join(allowed)}.")
+        if source_col not in sniff.columns:
+            raise MappingError(f"The file has no column '{source_col}'.")
+    needed = (USER_ID, ARM) if kind == "exposures" else (USER_ID,)
+    for canonical in needed:
+        if canonical not in detected:
+            raise MappingError(
+                f"No column was recognised as {canonical} in '{path.name}'; map one "
+                f"({canonical}=COLUMN). Columns: {', '.join(sniff.columns)}."
+            )
+    with open_source(path, sniff) as source:
+        frame = source.lazy.collect()
+        rows, rejects = (
+            _table_rows(frame, source, sniff, detected[USER_ID])
+            if kind == "users"
+            else _exposure_rows(frame, source, sniff, detected, path, tz)
+        )
+    report = {**_counts(rows.height, rejects), "mapping": detected}
+    return SideTable(kind=kind, frame=rows, rejects=rejects, report=report)
+
+
+def _exposure_rows(
+    frame: pl.DataFrame,
+    source: Source,
+    sniff: Sniff,
+    m: dict[str, str],
+    path: Path,
+    tz: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    user = _id_expr(pl.col(m[USER_ID]), sniff.sample.get_column(m[USER_ID]))
+    arm = pl.col(m[ARM]).cast(pl.String).str.strip_chars()
+    campaign = (
+        pl.col(m[CAMPAIGN_ID]).cast(pl.String)
+        if CAMPAIGN_ID in m
+        else pl.lit(path.stem.split(".")[0])
+    )
+    sent = pl.lit(None, TIME_DTYPE)
+    checks: list[tuple[str, pl.Expr]] = []
+    if source.text:
+        checks.append(("wrong number of fields", pl.col(EXTRA).is_not_null()))
+    checks += [("missing user id", user.is_null()), ("missing arm", arm.is_null())]
+    if SENT_TIME in m:
+        tf = infer_time_format(sniff.sample.get_column(m[SENT_TIME]))
+        if tf is None or tf.ambiguous:
+            raise MappingError(f"Column '{m[SENT_TIME]}' does not hold unambiguous dates.")
+        sent = _time_expr(pl.col(m[SENT_TIME]), tf, tz)
+        checks.append(("unreadable sent time", pl.col(m[SENT_TIME]).is_not_null() & sent.is_null()))
+    reason = pl.lit(None, pl.String)
+    for why, bad in reversed(checks):
+        reason = pl.when(bad).then(pl.lit(why)).otherwise(reason)
+    raw = pl.concat_str(
+        [pl.col(c).cast(pl.String).fill_null("") for c in source.raw_columns],
+        separator=source.raw_separator,
+    )
+    frame = frame.with_columns(reason.alias(_REASON))
+    rejects = frame.filter(pl.col(_REASON).is_not_null()).select(
+        pl.col(LINE).alias("line"), pl.col(_REASON).alias("reason"), raw.alias("raw")
+    )
+    rows = frame.filter(pl.col(_REASON).is_null()).select(
+        user.alias(USER_ID), campaign.alias(CAMPAIGN_ID), arm.alias(ARM), sent.alias(SENT_TIME)
+    )
+    return rows.cast(EXPOSURES_SCHEMA), rejects.cast(REJECTS_SCHEMA)  # type: ignore[arg-type]
