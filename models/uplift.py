@@ -1,0 +1,481 @@
+"""Uplift models: who buys *because* they were contacted, learned from a past randomised campaign.
+
+Three learners on LightGBM, for binary and continuous outcomes (all numbers in outcome units, e.g.
+probability points or currency):
+
+- ``two_model`` (T-learner): one outcome model on the treated, one on the controls; uplift is the
+  difference.
+- ``x_learner`` (Künzel et al. 2019): imputed individual effects regressed in each arm, blended by
+  the treated share.
+- ``transformed_outcome`` (class transformation generalised to any outcome and any treated share):
+  ``Y* = Y (T - e) / (e (1 - e))`` has ``E[Y* | x] = uplift(x)``, so one regressor learns uplift.
+
+Every learner's uplift is a weighted sum of raw LightGBM outputs (outcome models are L2 regressors,
+also for 0/1 outcomes), so tree SHAP of the uplift is the same weighted sum of each tree's SHAP
+values: exact, no surrogate. More than two arms: one uplift model per treatment arm against the
+shared control. The best learner per arm is the one with the highest Qini on a held-out split; its
+uplift is then calibrated on that split (a linear map fitted by least squares with the arm
+indicator), which also gives the model uncertainty the campaign simulator draws from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+
+from analytics.errors import NotEnoughData, SpecError
+from analytics.progress import Progress, no_progress
+
+__all__ = [
+    "LEARNERS",
+    "ArmModel",
+    "UpliftConfig",
+    "UpliftFit",
+    "calibrate",
+    "fit_uplift",
+    "from_artifacts",
+    "harm_report",
+    "qini_coefficient",
+    "qini_curve",
+    "to_artifacts",
+    "uplift_at_k",
+    "uplift_curve",
+]
+
+LEARNERS = ("two_model", "x_learner", "transformed_outcome")
+_MIN_PER_ARM = 30
+
+
+@dataclass(frozen=True)
+class UpliftConfig:
+    """Training settings. Small defaults: uplift signals are weak and overfit easily."""
+
+    learners: tuple[str, ...] = LEARNERS
+    test_size: float = 0.3
+    num_boost_round: int = 150
+    learning_rate: float = 0.08
+    num_leaves: int = 6
+    min_data_in_leaf: int = 200
+    early_stopping_rounds: int = 20
+    random_state: int = 0
+    n_jobs: int = 2
+
+
+# --- metrics --------------------------------------------------------------------------------------
+def _ranked(score: np.ndarray, treated: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    order = np.argsort(-np.asarray(score, dtype=float), kind="stable")
+    t = np.asarray(treated, dtype=bool)[order]
+    yy = np.asarray(y, dtype=float)[order]
+    n_t, n_c = np.cumsum(t), np.cumsum(~t)
+    y_t, y_c = np.cumsum(yy * t), np.cumsum(yy * ~t)
+    return n_t.astype(float), n_c.astype(float), y_t, y_c
+
+
+def qini_curve(score: np.ndarray, treated: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Qini curve: ``(share, qini)`` after targeting the top ``k`` users by ``score``, k = 0..N.
+
+    ``qini[k] = Y_t(k) - Y_c(k) * N_t(k) / N_c(k)`` (Radcliffe): incremental outcomes among the
+    treated in the top k, with 0 while the top k holds no control. Both arrays start at 0.
+    """
+    n_t, n_c, y_t, y_c = _ranked(score, treated, y)
+    ratio = np.divide(n_t, n_c, out=np.zeros_like(n_t), where=n_c > 0)
+    q = np.concatenate([[0.0], y_t - y_c * ratio])
+    share = np.arange(len(q)) / max(len(q) - 1, 1)
+    return share, q
+
+
+def uplift_curve(score: np.ndarray, treated: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Uplift curve: ``(share, gain)`` with ``gain[k] = (mean_t(k) - mean_c(k)) * k``.
+
+    The incremental outcomes if the top k were all contacted; 0 until both arms are present.
+    """
+    n_t, n_c, y_t, y_c = _ranked(score, treated, y)
+    both = (n_t > 0) & (n_c > 0)
+    diff = np.divide(y_t, n_t, out=np.zeros_like(y_t), where=both) - np.divide(
+        y_c, n_c, out=np.zeros_like(y_c), where=both
+    )
+    gain = np.concatenate([[0.0], diff * np.arange(1, len(n_t) + 1)])
+    share = np.arange(len(gain)) / max(len(gain) - 1, 1)
+    return share, gain
+
+
+def qini_coefficient(score: np.ndarray, treated: np.ndarray, y: np.ndarray) -> float:
+    """Area between the Qini curve and the random-targeting line, per user and per user targeted.
+
+    ``mean_{k=1..N} (qini[k] - k/N * qini[N]) / N``: 0 for random ranking, positive when the ranking
+    finds the persuadable first. Same units as the outcome (e.g. probability points).
+    """
+    _, q = qini_curve(score, treated, y)
+    n = len(q) - 1
+    if n == 0:
+        return 0.0
+    k = np.arange(1, n + 1)
+    return float(np.mean(q[1:] - k / n * q[-1]) / n)
+
+
+def uplift_at_k(score: np.ndarray, treated: np.ndarray, y: np.ndarray, k: float = 0.3) -> float:
+    """Measured uplift (treated mean minus control mean) among the top ``k`` share by ``score``."""
+    treated = np.asarray(treated, dtype=bool)
+    y = np.asarray(y, dtype=float)
+    top = np.argsort(-np.asarray(score, dtype=float), kind="stable")[
+        : max(math.ceil(k * len(y)), 1)
+    ]
+    t, c = top[treated[top]], top[~treated[top]]
+    if len(t) == 0 or len(c) == 0:
+        return float("nan")
+    return float(y[t].mean() - y[c].mean())
+
+
+def harm_report(
+    score: np.ndarray, treated: np.ndarray, y: np.ndarray, groups: int = 10
+) -> list[dict[str, Any]]:
+    """Measured uplift per group of predicted uplift (group 1 = highest), with a 95% interval.
+
+    ``harmed`` is True when the whole interval is below 0: contacting that group loses outcomes.
+    """
+    treated = np.asarray(treated, dtype=bool)
+    y = np.asarray(y, dtype=float)
+    order = np.argsort(-np.asarray(score, dtype=float), kind="stable")
+    rows = []
+    for g, idx in enumerate(np.array_split(order, groups), start=1):
+        yt, yc = y[idx[treated[idx]]], y[idx[~treated[idx]]]
+        if len(yt) < 2 or len(yc) < 2:
+            continue
+        diff = yt.mean() - yc.mean()
+        se = math.sqrt(yt.var(ddof=1) / len(yt) + yc.var(ddof=1) / len(yc))
+        rows.append(
+            {
+                "group": g,
+                "users": len(idx),
+                "predicted": float(np.mean(score[idx])),
+                "measured": float(diff),
+                "lower": float(diff - 1.96 * se),
+                "upper": float(diff + 1.96 * se),
+                "harmed": bool(diff + 1.96 * se < 0),
+            }
+        )
+    return rows
+
+
+# --- learners -------------------------------------------------------------------------------------
+@dataclass
+class ArmModel:
+    """One treatment arm's uplift model: ``uplift(x) = sum(w * booster(x)) * b + a``.
+
+    ``components`` are (booster, weight); ``calibration`` = (a, b) maps raw to calibrated uplift and
+    ``calibration_cov`` is its 2x2 covariance (model uncertainty); ``metrics`` per learner tried.
+    """
+
+    arm: str
+    learner: str
+    components: list[tuple[lgb.Booster, float]]
+    calibration: tuple[float, float] = (0.0, 1.0)
+    calibration_cov: list[list[float]] = field(default_factory=lambda: [[0.0, 0.0], [0.0, 0.0]])
+    treated_share: float = 0.5
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    harm: list[dict[str, Any]] = field(default_factory=list)
+
+    def predict_raw(self, X: np.ndarray) -> np.ndarray:
+        """Uplift as the learner outputs it (outcome units per user); ranks users."""
+        out = np.zeros(len(X))
+        for booster, weight in self.components:
+            out += weight * booster.predict(X, raw_score=True)
+        return out
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        """Calibrated uplift: the expected change in the outcome if this user is contacted."""
+        a, b = self.calibration
+        return a + b * self.predict_raw(X)
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """Tree SHAP of the raw uplift: (n, n_features + 1), last column the expected value."""
+        out = None
+        for booster, weight in self.components:
+            part = weight * np.asarray(booster.predict(X, pred_contrib=True))
+            out = part if out is None else out + part
+        assert out is not None
+        return out
+
+
+@dataclass
+class UpliftFit:
+    """What ``fit_uplift`` learned: a model per treatment arm plus the shared baseline model."""
+
+    arms: dict[str, ArmModel]
+    baseline: lgb.Booster
+    control: str
+    binary: bool
+    feature_names: list[str]
+    test_index: np.ndarray
+
+    def predict_baseline(self, X: np.ndarray) -> np.ndarray:
+        """Expected outcome without contact (clipped to [0, 1] for a binary outcome)."""
+        base = self.baseline.predict(X, raw_score=True)
+        return np.clip(base, 0.0, 1.0) if self.binary else base
+
+
+def _params(config: UpliftConfig) -> dict[str, Any]:
+    return {
+        "objective": "regression",
+        "learning_rate": config.learning_rate,
+        "num_leaves": config.num_leaves,
+        "min_data_in_leaf": config.min_data_in_leaf,
+        "feature_fraction": 0.8,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "seed": config.random_state,
+        "num_threads": config.n_jobs,
+        "verbose": -1,
+        "deterministic": True,
+    }
+
+
+def _train(
+    X: np.ndarray, y: np.ndarray, config: UpliftConfig, names: list[str], seed: int
+) -> lgb.Booster:
+    """A regressor with early stopping on a 20% slice of its own training rows."""
+    rng = np.random.default_rng(seed)
+    valid = rng.random(len(y)) < 0.2
+    params = _params(config)
+    params["min_data_in_leaf"] = min(config.min_data_in_leaf, max(5, len(y) // 20))
+    if valid.sum() < 20 or (~valid).sum() < 20:
+        return lgb.train(params, lgb.Dataset(X, y, feature_name=names), num_boost_round=50)
+    train_set = lgb.Dataset(X[~valid], y[~valid], feature_name=names)
+    valid_set = lgb.Dataset(X[valid], y[valid], reference=train_set)
+    booster = lgb.train(
+        params,
+        train_set,
+        num_boost_round=config.num_boost_round,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+    )
+    return booster
+
+
+def _learn(
+    learner: str,
+    X: np.ndarray,
+    t: np.ndarray,
+    y: np.ndarray,
+    mu0: lgb.Booster,
+    config: UpliftConfig,
+    names: list[str],
+) -> list[tuple[lgb.Booster, float]]:
+    """Fit one learner on one arm's training rows (``t`` True = treated)."""
+    seed = config.random_state
+    e = float(t.mean())
+    if learner == "two_model":
+        mu1 = _train(X[t], y[t], config, names, seed + 1)
+        return [(mu1, 1.0), (mu0, -1.0)]
+    if learner == "x_learner":
+        mu1 = _train(X[t], y[t], config, names, seed + 1)
+        d1 = y[t] - mu0.predict(X[t], raw_score=True)
+        d0 = mu1.predict(X[~t], raw_score=True) - y[~t]
+        tau1 = _train(X[t], d1, config, names, seed + 2)
+        tau0 = _train(X[~t], d0, config, names, seed + 3)
+        return [(tau0, e), (tau1, 1.0 - e)]
+    if learner == "transformed_outcome":
+        y_star = y * (t - e) / (e * (1.0 - e))
+        return [(_train(X, y_star, config, names, seed + 4), 1.0)]
+    raise SpecError(f"Unknown uplift learner '{learner}': choose from {', '.join(LEARNERS)}.")
+
+
+def _raw(components: list[tuple[lgb.Booster, float]], X: np.ndarray) -> np.ndarray:
+    return sum(w * b.predict(X, raw_score=True) for b, w in components)  # type: ignore[return-value]
+
+
+def calibrate(
+    score: np.ndarray, treated: np.ndarray, y: np.ndarray, base: np.ndarray
+) -> tuple[tuple[float, float], list[list[float]]]:
+    """Fit ``uplift = a + b * score`` on held-out rows: least squares of ``y`` on
+    ``[1, base, score, (T - e), (T - e) * score]`` (``base`` the no-contact prediction absorbs
+    noise). Returns ``(a, b)`` and its robust (HC1) covariance; ``b`` is floored at 0 so that a
+    model no better than chance falls back to the average effect.
+    """
+    t = np.asarray(treated, dtype=float)
+    tc = t - t.mean()
+    s = np.asarray(score, dtype=float)
+    design = np.column_stack([np.ones_like(s), base, s, tc, tc * s])
+    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
+    resid = y - design @ beta
+    bread = np.linalg.pinv(design.T @ design)
+    meat = (design * resid[:, None] ** 2).T @ design
+    n, p = design.shape
+    cov = bread @ meat @ bread * n / max(n - p, 1)
+    a, b = float(beta[3]), float(beta[4])
+    cov_ab = cov[np.ix_([3, 4], [3, 4])]
+    if b < 0:  # the ranking carries no usable signal: everyone gets the average effect
+        a, b = float(a + b * s.mean()), 0.0
+        cov_ab = np.array([[cov[3, 3], 0.0], [0.0, 0.0]])
+    return (a, b), cov_ab.tolist()
+
+
+def _curve_points(score: np.ndarray, t: np.ndarray, y: np.ndarray, points: int = 51) -> list:
+    share, q = qini_curve(score, t, y)
+    idx = np.unique(np.linspace(0, len(q) - 1, points).round().astype(int))
+    return [[float(share[i]), float(q[i])] for i in idx]
+
+
+def _split(arm: np.ndarray, test_size: float, seed: int) -> np.ndarray:
+    """A boolean test mask, stratified by arm (same share of each arm held out)."""
+    rng = np.random.default_rng(seed)
+    test = np.zeros(len(arm), dtype=bool)
+    for value in np.unique(arm):
+        idx = np.flatnonzero(arm == value)
+        rng.shuffle(idx)
+        test[idx[: round(test_size * len(idx))]] = True
+    return test
+
+
+def _check_arms(arm: np.ndarray, control: str) -> list[str]:
+    values, counts = np.unique(arm, return_counts=True)
+    sizes = dict(zip(values.tolist(), counts.tolist(), strict=True))
+    if control not in sizes:
+        raise SpecError(
+            f"No row has the control value '{control}' "
+            f"(values seen: {', '.join(map(str, values))})."
+        )
+    arms = [v for v in values.tolist() if v != control]
+    if not arms:
+        raise SpecError("Every row is in the control arm; uplift needs a treated group too.")
+    small = [f"{k} ({n})" for k, n in sizes.items() if n < _MIN_PER_ARM]
+    if small:
+        raise NotEnoughData(
+            f"Too few rows to learn uplift in: {', '.join(small)}; each arm needs at least "
+            f"{_MIN_PER_ARM}."
+        )
+    return arms
+
+
+def fit_uplift(
+    X: np.ndarray,
+    arm: np.ndarray,
+    y: np.ndarray,
+    *,
+    control: str,
+    feature_names: list[str],
+    config: UpliftConfig = UpliftConfig(),
+    true_uplift: np.ndarray | None = None,
+    progress: Progress = no_progress,
+) -> UpliftFit:
+    """Fit every learner for every treatment arm, keep the best by held-out Qini, calibrate it.
+
+    ``X`` is (n, p) float (NaN allowed), ``arm`` the arm label per row, ``y`` the outcome. With
+    ``true_uplift`` (demo ground truth) the metrics also hold the Qini of the planted truth.
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    arm = np.asarray(arm).astype(str)
+    arms = _check_arms(arm, control)
+    binary = bool(np.isin(np.unique(y), [0.0, 1.0]).all())
+    test = _split(arm, config.test_size, config.random_state)
+    ctrl_train = (arm == control) & ~test
+    progress(0.05, "Learning what customers do without contact")
+    mu0 = _train(X[ctrl_train], y[ctrl_train], config, feature_names, config.random_state)
+    base_all = mu0.predict(X, raw_score=True)
+    models: dict[str, ArmModel] = {}
+    steps = len(arms) * len(config.learners)
+    for i, a in enumerate(arms):
+        rows = (arm == a) | (arm == control)
+        tr, te = rows & ~test, rows & test
+        t_tr, t_te = arm[tr] == a, arm[te] == a
+        best: tuple[float, str, list] | None = None
+        metrics: dict[str, dict[str, float]] = {}
+        for j, learner in enumerate(config.learners):
+            progress(0.1 + 0.8 * (i * len(config.learners) + j) / steps, f"{a}: {learner}")
+            comps = _learn(learner, X[tr], t_tr, y[tr], mu0, config, feature_names)
+            s = _raw(comps, X[te])
+            q = qini_coefficient(s, t_te, y[te])
+            metrics[learner] = {"qini": q, "uplift_at_30": uplift_at_k(s, t_te, y[te], 0.3)}
+            if best is None or q > best[0]:
+                best = (q, learner, comps)
+        assert best is not None
+        _, learner, comps = best
+        s = _raw(comps, X[te])
+        calibration, cov = calibrate(s, t_te, y[te], base_all[te])
+        curves = {"model": _curve_points(s, t_te, y[te])}
+        if true_uplift is not None:
+            truth = np.asarray(true_uplift, dtype=float)[te]
+            metrics["truth"] = {
+                "qini": qini_coefficient(truth, t_te, y[te]),
+                "uplift_at_30": uplift_at_k(truth, t_te, y[te], 0.3),
+            }
+            curves["truth"] = _curve_points(truth, t_te, y[te])
+        models[a] = ArmModel(
+            arm=a,
+            learner=learner,
+            components=comps,
+            calibration=calibration,
+            calibration_cov=cov,
+            treated_share=float(t_tr.mean()),
+            metrics=metrics,
+            curves=curves,
+            harm=harm_report(calibration[0] + calibration[1] * s, t_te, y[te]),
+        )
+    progress(0.95, "Uplift models ready")
+    return UpliftFit(models, mu0, control, binary, list(feature_names), np.flatnonzero(test))
+
+
+# --- persistence (LightGBM text models + a JSON card; no pickles) ---------------------------------
+def to_artifacts(fit: UpliftFit) -> tuple[dict[str, Any], dict[str, str]]:
+    """A JSON-safe card and the LightGBM text of every booster, keyed by a short part name."""
+    texts: dict[str, str] = {"base": fit.baseline.model_to_string()}
+    names = {id(fit.baseline): "base"}
+    arms: dict[str, Any] = {}
+    for k, (a, model) in enumerate(fit.arms.items()):
+        parts = []
+        for j, (booster, weight) in enumerate(model.components):
+            if id(booster) not in names:
+                names[id(booster)] = f"arm{k}_{j}"
+                texts[names[id(booster)]] = booster.model_to_string()
+            parts.append([names[id(booster)], weight])
+        arms[a] = {
+            "learner": model.learner,
+            "components": parts,
+            "calibration": list(model.calibration),
+            "calibration_cov": model.calibration_cov,
+            "treated_share": model.treated_share,
+            "metrics": model.metrics,
+            "curves": model.curves,
+            "harm": model.harm,
+        }
+    card = {
+        "control": fit.control,
+        "binary": fit.binary,
+        "feature_names": fit.feature_names,
+        "arms": arms,
+    }
+    return card, texts
+
+
+def from_artifacts(card: dict[str, Any], texts: dict[str, str]) -> UpliftFit:
+    """Rebuild an ``UpliftFit`` from ``to_artifacts`` output (for scoring)."""
+    boosters = {name: lgb.Booster(model_str=text) for name, text in texts.items()}
+    arms = {
+        a: ArmModel(
+            arm=a,
+            learner=spec["learner"],
+            components=[(boosters[name], float(w)) for name, w in spec["components"]],
+            calibration=(float(spec["calibration"][0]), float(spec["calibration"][1])),
+            calibration_cov=spec["calibration_cov"],
+            treated_share=float(spec["treated_share"]),
+            metrics=spec.get("metrics", {}),
+            curves=spec.get("curves", {}),
+            harm=spec.get("harm", []),
+        )
+        for a, spec in card["arms"].items()
+    }
+    return UpliftFit(
+        arms=arms,
+        baseline=boosters["base"],
+        control=card["control"],
+        binary=bool(card["binary"]),
+        feature_names=list(card["feature_names"]),
+        test_index=np.array([], dtype=int),
+    )
