@@ -69,6 +69,7 @@ __all__ = [
     "describe_feature",
     "feature_labels",
     "history",
+    "prepared_history",
     "resolve_feature_spec",
     "to_utc",
 ]
@@ -122,11 +123,12 @@ def _lazy(events: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
     return events.lazy() if isinstance(events, pl.DataFrame) else events
 
 
-def history(events: pl.LazyFrame | pl.DataFrame, cutoff: datetime | date) -> pl.LazyFrame:
-    """Events at or before ``cutoff`` (UTC, inclusive), with a null user dropped."""
-    return _lazy(events).filter(
-        (pl.col(EVENT_TIME) <= to_utc(cutoff)) & pl.col(USER_ID).is_not_null()
-    )
+def history(events: pl.LazyFrame | pl.DataFrame, cutoff: datetime | date | None) -> pl.LazyFrame:
+    """Events at or before ``cutoff`` (UTC, inclusive; ``None`` = all), a null user dropped."""
+    keep = pl.col(USER_ID).is_not_null() & pl.col(EVENT_TIME).is_not_null()
+    if cutoff is not None:
+        keep &= pl.col(EVENT_TIME) <= to_utc(cutoff)
+    return _lazy(events).filter(keep)
 
 
 def default_cutoff(events: pl.LazyFrame | pl.DataFrame) -> datetime:
@@ -208,8 +210,15 @@ def category_slug(category: str) -> str:
 
 
 # --- spec resolution ----------------------------------------------------------------------------
-def _prepared(events: pl.LazyFrame | pl.DataFrame, cutoff: datetime) -> pl.LazyFrame:
-    """History with the canonical columns the features need, types normalised."""
+def prepared_history(
+    events: pl.LazyFrame | pl.DataFrame, cutoff: datetime | date | None
+) -> pl.LazyFrame:
+    """History with normalised helper columns, shared by features, RFM and the overview.
+
+    Adds ``_type`` (event type as text), ``_qty`` (quantity, 1 when missing), ``_value`` (absolute
+    money value: revenue, else price x quantity, else 0), ``_order`` (order key: the order id, else
+    the timestamp, hashed) and ``_day`` (UTC date).
+    """
     lf = history(events, cutoff)
     names = lf.collect_schema().names()
     for col, dtype in ((ITEM_ID, pl.String), (CATEGORY, pl.String), (ORDER_ID, pl.String)):
@@ -255,7 +264,7 @@ def resolve_feature_spec(
 ) -> FeatureSpec:
     """Fill every ``None`` of ``spec`` from the history up to ``cutoff`` (one small query)."""
     cutoff = to_utc(cutoff)
-    lf = _prepared(events, cutoff)
+    lf = prepared_history(events, cutoff)
     summary = lf.select(
         pl.col("_day").min().alias("first"),
         pl.col("_type").unique().implode().alias("types"),
@@ -334,7 +343,7 @@ def build_user_features(
     """
     cutoff = to_utc(cutoff)
     spec = resolve_feature_spec(events, cutoff, spec)
-    lf = _prepared(events, cutoff).with_columns(
+    lf = prepared_history(events, cutoff).with_columns(
         (pl.lit(cutoff.date()) - pl.col("_day")).dt.total_days().alias("_ago")
     )
     if spec.prices_vary or spec.discounts_seen:
