@@ -72,7 +72,9 @@ class Offer:
 class CampaignSpec:
     """A campaign: audience, offer, budget and how to judge it. Parsed from JSON (see README).
 
-    ``value_source``: ``auto`` | ``predicted_revenue`` | ``average_order_value``.
+    ``value_source``: ``auto`` | ``predicted_revenue`` | ``average_order_value``;
+    ``order_value``: the value of one conversion (currency) when the data has no order history
+    (a customer table), or to override the data.
     ``effect_source``: ``auto`` (the uplift model when there is one) | ``model`` | ``assumed``
     (``assumed_lift_pct`` = relative lift on the no-contact conversion chance, with
     ``assumed_lift_sd_pct`` its uncertainty, both in percent).
@@ -87,6 +89,7 @@ class CampaignSpec:
     budget: float | None = None
     margin_pct: float = 40.0
     value_source: str = "auto"
+    order_value: float | None = None
     effect_source: str = "auto"
     assumed_lift_pct: float = 10.0
     assumed_lift_sd_pct: float = 5.0
