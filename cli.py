@@ -68,11 +68,44 @@ def _not_built(verb: str) -> Handler:
 
 cmd_segment: Handler = _not_built("segment")
 cmd_train: Handler = _not_built("train")
-cmd_uplift: Handler = _not_built("uplift")
+
+
+def cmd_uplift(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    from services.campaigns import UpliftSpec, train_uplift
+
+    spec = UpliftSpec(treatment=args.treatment, outcome=args.outcome, control=args.control)
+    return train_uplift(ws, args.dataset, spec, progress=_stderr_progress).summary()
+
+
 cmd_score: Handler = _not_built("score")
 cmd_recommend: Handler = _not_built("recommend")
-cmd_simulate: Handler = _not_built("simulate")
-cmd_export: Handler = _not_built("export")
+
+
+def _read_spec(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise AudienceLabError(f"Cannot read the spec {path}: {err}") from None
+    if not isinstance(data, dict):
+        raise AudienceLabError(f"The spec {path} must hold one JSON object.")
+    return data
+
+
+def cmd_simulate(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.campaign import campaign_from_json
+    from services.campaigns import save_campaign, simulate
+
+    result = simulate(ws, args.dataset, campaign_from_json(_read_spec(args.spec)), _stderr_progress)
+    save_campaign(ws, args.dataset, result)
+    return result.summary()
+
+
+def cmd_export(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    from analytics.export import export_from_json
+    from services.campaigns import export_campaign
+
+    spec = export_from_json(_read_spec(args.spec))
+    return export_campaign(ws, args.dataset, spec, out=args.out).summary()
 
 
 # --- parser -----------------------------------------------------------------------------------
