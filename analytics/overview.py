@@ -17,20 +17,23 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import polars as pl
 
 from analytics.errors import NotEnoughData, SpecError
-from analytics.features import prepared_history
+from analytics.features import default_cutoff, prepared_history
+from analytics.rfm import rfm_summary, rfm_table
 from analytics.schema import USER_ID, EventType
 
 __all__ = [
     "StoreKpis",
+    "StoreOverview",
     "activity_trend",
     "cohort_retention",
     "funnel",
     "store_kpis",
+    "store_overview",
     "suggest_every",
 ]
 
@@ -265,3 +268,37 @@ def funnel(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame | None:
 
 def _share(num: pl.Expr, den: pl.Expr) -> pl.Expr:
     return pl.when(den > 0).then(num / den).otherwise(0.0)
+
+
+@dataclass(frozen=True)
+class StoreOverview:
+    """Everything the Overview page draws, computed in one go (see ``store_overview``)."""
+
+    kpis: dict
+    every: str
+    trend: pl.DataFrame
+    cohorts: pl.DataFrame
+    funnel: pl.DataFrame | None
+    rfm: pl.DataFrame  # ``analytics.rfm.rfm_summary`` at ``cutoff``
+    cutoff: datetime
+
+
+def store_overview(
+    events: pl.LazyFrame | pl.DataFrame, *, active_days: int = 28, every: str | None = None
+) -> StoreOverview:
+    """KPIs, trend, cohorts, funnel and the classic RFM groups as of the end of the data.
+
+    ``every`` defaults to ``suggest_every``; cohorts use the same period, capped at 24 periods.
+    Raises ``NotEnoughData`` for a dataset without events (a customer table).
+    """
+    every = every or suggest_every(events)
+    cutoff = default_cutoff(events)
+    return StoreOverview(
+        kpis=store_kpis(events, active_days=active_days),
+        every=every,
+        trend=activity_trend(events, every),
+        cohorts=cohort_retention(events, every),
+        funnel=funnel(events),
+        rfm=rfm_summary(rfm_table(events, cutoff)),
+        cutoff=cutoff,
+    )

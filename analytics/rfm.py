@@ -34,7 +34,7 @@ from analytics.errors import NotEnoughData
 from analytics.features import prepared_history, to_utc
 from analytics.schema import USER_ID, EventType
 
-__all__ = ["RFM_GROUPS", "rfm_scores", "rfm_summary", "rfm_table"]
+__all__ = ["RFM_GROUPS", "RFM_RULES", "rfm_scores", "rfm_summary", "rfm_table"]
 
 RFM_GROUPS: tuple[str, ...] = (
     "Champions",
@@ -44,6 +44,15 @@ RFM_GROUPS: tuple[str, ...] = (
     "At risk",
     "Inactive",
 )
+# The rules of the module docstring in words, for the UI (R, F, M are the 1-5 scores).
+RFM_RULES: dict[str, str] = {
+    "Champions": "bought recently (R 4-5) and buy often and spend most (F and M average 4+)",
+    "Loyal": "regular, valuable buyers (R 3+, F and M average 3+) who are not Champions",
+    "Recent": "bought recently (R 4-5) but few or small orders so far: new or promising",
+    "Needs attention": "middling recency (R 3) with low frequency and spend",
+    "At risk": "used to buy often or spend well (F and M average 3+) but gone quiet (R 1-2)",
+    "Inactive": "long gone with little history (R 1-2, F and M below 3), or never bought",
+}
 RFM_COLUMNS = (
     USER_ID,
     "recency_days",

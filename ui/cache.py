@@ -50,3 +50,14 @@ def rejects_csv(_ws: Workspace, dataset: str, fingerprint: str) -> bytes:
             schema={"line": pl.Int64(), "reason": pl.String(), "raw": pl.String()}
         )
     return rejects.write_csv().encode("utf-8")
+
+
+# --- overview (Overview page) -----------------------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def store_overview(_ws: Workspace, dataset: str, fingerprint: str, active_days: int = 28):
+    """KPIs, trend, cohorts, funnel and RFM groups of a dataset (``analytics.overview``)."""
+    from analytics.overview import store_overview as compute
+
+    return compute(_ws.events(dataset), active_days=active_days)

@@ -1,0 +1,198 @@
+"""Plotly charts of the Overview page: trend, cohort heat map, funnel and the classic RFM groups."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+
+__all__ = [
+    "TREND_METRICS",
+    "cohort_caption",
+    "cohort_chart",
+    "funnel_chart",
+    "period_word",
+    "rfm_chart",
+    "trend_chart",
+]
+
+_MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
+_INDIGO = "#4F46E5"
+_PALE = "#A5B4FC"
+TREND_METRICS = {
+    "users": "Active users",
+    "buyers": "Buyers",
+    "orders": "Orders",
+    "revenue": "Revenue (net of refunds)",
+}
+_PERIOD_WORD = {"1d": "day", "1w": "week", "1mo": "month", "1y": "year"}
+_RFM_COLORS = {
+    "Champions": "#15803D",
+    "Loyal": "#4F46E5",
+    "Recent": "#0EA5E9",
+    "Needs attention": "#F59E0B",
+    "At risk": "#DC2626",
+    "Inactive": "#9CA3AF",
+}
+
+
+def period_word(every: str) -> str:
+    """The period in words ("week" for "1w"), for titles."""
+    return _PERIOD_WORD.get(every, every)
+
+
+def trend_chart(trend: pl.DataFrame, metric: str, every: str) -> go.Figure:
+    """A line of one metric per period; partly covered first/last periods drawn pale and dashed."""
+    label = TREND_METRICS[metric]
+    fmt = "%{y:,.0f}"
+    fig = go.Figure()
+    complete = trend.filter(pl.col("complete"))
+    fig.add_trace(
+        go.Scatter(
+            x=trend["period"].to_list(),
+            y=trend[metric].to_list(),
+            mode="lines",
+            line={"color": _PALE, "width": 2, "dash": "dot"},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=complete["period"].to_list(),
+            y=complete[metric].to_list(),
+            mode="lines+markers",
+            line={"color": _INDIGO, "width": 2.5},
+            marker={"size": 6},
+            name=label,
+            hovertemplate=f"{period_word(every).capitalize()} of %{{x|%d %b %Y}}: {fmt}"
+            "<extra></extra>",
+        )
+    )
+    partial = trend.filter(~pl.col("complete"))
+    fig.add_trace(
+        go.Scatter(
+            x=partial["period"].to_list(),
+            y=partial[metric].to_list(),
+            mode="markers",
+            marker={"size": 7, "color": "white", "line": {"color": _PALE, "width": 2}},
+            name="partly covered by the data",
+            hovertemplate=f"%{{x|%d %b %Y}} (partly covered): {fmt}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=300,
+        margin=_MARGIN,
+        yaxis_title=f"{label} per {period_word(every)}",
+        yaxis_rangemode="tozero",
+        legend={"orientation": "h", "y": 1.12, "x": 0},
+        hovermode="x",
+    )
+    return fig
+
+
+def cohort_caption(cohorts: pl.DataFrame, every: str) -> str:
+    """One sentence telling how to read the cohort heat map."""
+    word = period_word(every)
+    if cohorts.height and cohorts["basis"][0] == "activity":
+        return (
+            f"Each row is the customers first seen in one {word}; a cell is the share who came "
+            f"back that many {word}s later."
+        )
+    return (
+        f"Each row is the customers whose first purchase fell in one {word}; a cell is the share "
+        f"who bought again that many {word}s later."
+    )
+
+
+def cohort_chart(cohorts: pl.DataFrame, every: str) -> go.Figure:
+    """Heat map: rows are cohorts (first purchase or first visit), columns periods since."""
+    word = period_word(every)
+    grid = cohorts.pivot(on="period", index="cohort", values="retention", sort_columns=True)
+    users = cohorts.pivot(on="period", index="cohort", values="users", sort_columns=True)
+    sizes = cohorts.filter(pl.col("period") == 0).sort("cohort")["cohort_users"].to_list()
+    periods = [int(c) for c in grid.columns[1:]]
+    fmt = "%d %b %Y" if every in ("1d", "1w") else "%b %Y"
+    labels = [f"{d.strftime(fmt)} ({n:,})" for d, n in zip(grid["cohort"], sizes, strict=True)]
+    z = [[None if v is None else 100 * v for v in row] for row in grid.drop("cohort").rows()]
+    small = len(periods) <= 14 and len(labels) <= 14
+    basis = cohorts["basis"][0] if cohorts.height else "purchase"
+    doing = "bought again" if basis == "purchase" else "came back"
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=periods,
+            y=labels,
+            customdata=users.drop("cohort").rows(),
+            colorscale="Blues",
+            zmin=0,
+            zmax=100,
+            text=[["" if v is None else f"{v:.0f}%" for v in row] for row in z] if small else None,
+            texttemplate="%{text}" if small else None,
+            colorbar={"title": "%", "thickness": 12},
+            hovertemplate=f"Cohort %{{y}}<br>{word} %{{x}}: %{{z:.1f}}% {doing}"
+            " (%{customdata:,} users)<extra></extra>",
+            xgap=1,
+            ygap=1,
+        )
+    )
+    fig.update_layout(
+        height=max(260, min(640, 22 * len(labels) + 90)),
+        margin=_MARGIN,
+        xaxis_title=f"{word}s since the first {'purchase' if basis == 'purchase' else 'visit'}",
+        yaxis={"autorange": "reversed", "title": "cohort (users)", "type": "category"},
+    )
+    return fig
+
+
+def funnel_chart(funnel: pl.DataFrame) -> go.Figure:
+    """Funnel of users who viewed, added to cart and purchased."""
+    fig = go.Figure(
+        go.Funnel(
+            y=funnel["step"].to_list(),
+            x=funnel["users"].to_list(),
+            textinfo="value+percent initial",
+            marker={"color": [_INDIGO, "#6366F1", "#15803D"][: funnel.height]},
+            hovertemplate="%{y}: %{x:,} users<br>%{percentPrevious:.1%} of the step before"
+            "<extra></extra>",
+        )
+    )
+    fig.update_layout(height=300, margin=_MARGIN)
+    return fig
+
+
+def rfm_chart(summary: pl.DataFrame) -> go.Figure:
+    """Bars per classic RFM group: share of customers beside share of revenue."""
+    groups = summary["rfm_group"].cast(pl.String).to_list()
+    fig = go.Figure()
+    fig.add_trace(
+        go.Bar(
+            y=groups,
+            x=(100 * summary["share_users"]).to_list(),
+            orientation="h",
+            name="% of customers",
+            marker_color=[_RFM_COLORS.get(g, _INDIGO) for g in groups],
+            customdata=summary["users"].to_list(),
+            text=[f"{u:,}" for u in summary["users"].to_list()],
+            textposition="outside",
+            hovertemplate="%{y}: %{customdata:,} customers (%{x:.1f}%)<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Bar(
+            y=groups,
+            x=(100 * summary["share_revenue"]).to_list(),
+            orientation="h",
+            name="% of revenue",
+            marker={"color": "rgba(0,0,0,0)", "line": {"color": "#111827", "width": 1.5}},
+            hovertemplate="%{y}: %{x:.1f}% of revenue<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        barmode="group",
+        height=320,
+        margin=_MARGIN,
+        xaxis={"title": "% of customers (filled) and of revenue (outlined)", "ticksuffix": "%"},
+        yaxis={"autorange": "reversed"},
+        legend={"orientation": "h", "y": 1.1, "x": 0},
+    )
+    return fig
