@@ -187,20 +187,16 @@ def resolve_spec(
     day_first: bool | None = None,
     tz: str = "UTC",
 ) -> IngestSpec:
-    """The spec to ingest with: the detected mapping, with the user's entries taking precedence.
-
-    A user entry ``canonical -> source`` replaces the detected one and frees ``source`` from any
-    other canonical field it was detected for.
-    """
-    if shape is not None and Shape(shape) != detection.shape:
+    """The spec to ingest with: the user's ``mapping`` when given (complete: canonical -> source,
+    a field left out is not mapped), else the detected one (re-detected for a chosen ``shape``)."""
+    chosen = Shape(shape) if shape else detection.shape
+    if mapping:
+        base = dict(mapping)
+    elif chosen != detection.shape:
         assert detection.sniff is not None
-        base = auto_map(detection.sniff.sample, shape=shape).mapping
+        base = auto_map(detection.sniff.sample, shape=chosen).mapping
     else:
         base = dict(detection.mapping)
-    chosen = Shape(shape) if shape else detection.shape
-    for canonical, source in (mapping or {}).items():
-        base = {k: v for k, v in base.items() if v != source}
-        base[canonical] = source
     _check_mapping(base, chosen, detection.columns)
     return IngestSpec(shape=chosen, mapping=base, day_first=day_first, tz=tz)
 
@@ -415,10 +411,7 @@ class _EventPlan:
         suspect = pl.col(_REASON).is_not_null()
         if alt_time is not None:
             suspect = suspect | (time.is_null() != alt_time.is_null())
-        raw = pl.concat_str(
-            [pl.col(c).cast(pl.String).fill_null("") for c in self.source.raw_columns],
-            separator=self.source.raw_separator,
-        )
+        raw = _raw_text(self.source, pl.col(_REASON))
         flags = []
         if alt_time is not None:
             flags = [time.is_not_null().alias(_DAY_OK), alt_time.is_not_null().alias(_MONTH_OK)]
@@ -588,6 +581,18 @@ def _event_type_expr(raw: pl.Expr, text: bool) -> pl.Expr:
     )
 
 
+def _raw_text(source: Source, reason: pl.Expr) -> pl.Expr:
+    """A rejected row as text: its fields joined again (plus the first surplus field, if any)."""
+    raw = pl.concat_str(
+        [pl.col(c).cast(pl.String).fill_null("") for c in source.raw_columns],
+        separator=source.raw_separator,
+    )
+    if source.text and source.raw_columns[0] != "__raw_text":
+        surplus = pl.concat_str([raw, pl.col(EXTRA)], separator=source.raw_separator)
+        raw = pl.when(pl.col(EXTRA).is_not_null()).then(surplus).otherwise(raw)
+    return pl.when(reason == "empty line").then(pl.lit("")).otherwise(raw)
+
+
 def _extra_name(column: str) -> str:
     """Extra source columns keep their names, unless a canonical column already has it."""
     taken = {*EVENTS_SCHEMA, ITEM_NAME}
@@ -710,10 +715,7 @@ def _table_rows(
     reason = pl.lit(None, pl.String)
     for why, bad in reversed(checks):
         reason = pl.when(bad).then(pl.lit(why)).otherwise(reason)
-    raw = pl.concat_str(
-        [pl.col(c).cast(pl.String).fill_null("") for c in source.raw_columns],
-        separator=source.raw_separator,
-    )
+    raw = _raw_text(source, pl.col(_REASON))
     frame = frame.with_columns(user.alias("__user"), reason.alias(_REASON))
     rejects = frame.filter(pl.col(_REASON).is_not_null()).select(
         pl.col(LINE).alias("line"), pl.col(_REASON).alias("reason"), raw.alias("raw")
@@ -813,10 +815,7 @@ def _exposure_rows(
     reason = pl.lit(None, pl.String)
     for why, bad in reversed(checks):
         reason = pl.when(bad).then(pl.lit(why)).otherwise(reason)
-    raw = pl.concat_str(
-        [pl.col(c).cast(pl.String).fill_null("") for c in source.raw_columns],
-        separator=source.raw_separator,
-    )
+    raw = _raw_text(source, pl.col(_REASON))
     frame = frame.with_columns(reason.alias(_REASON))
     rejects = frame.filter(pl.col(_REASON).is_not_null()).select(
         pl.col(LINE).alias("line"), pl.col(_REASON).alias("reason"), raw.alias("raw")

@@ -8,7 +8,7 @@ file without header, like CDNOW). Every choice carries a confidence in 0..1 the 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -119,14 +119,17 @@ def infer_time_format(values: pl.Series) -> TimeFormat | None:
     text = text.filter(text != "")
     if text.len() == 0:
         return None
-    if text.str.contains(r"^\d+(\.\d+)?$").all():
-        whole = text.str.len_chars().max()
-        if whole in (8, 14) and not text.str.contains(".", literal=True).any():
+    digits = text.filter(text.str.contains(r"^\d+(\.\d+)?$"))
+    if digits.len() >= 0.5 * text.len():
+        numeric_share = digits.len() / text.len()
+        whole = digits.str.len_chars().max()
+        if whole in (8, 14) and not digits.str.contains(".", literal=True).any():
             fmt = "%Y%m%d" if whole == 8 else "%Y%m%d%H%M%S"
-            share = _share(text, fmt)
+            share = _share(digits, fmt)
             if share >= 0.95:
-                return TimeFormat("text", (fmt,), share)
-        return _epoch_format(text.cast(pl.Float64, strict=False).drop_nulls())
+                return TimeFormat("text", (fmt,), share * numeric_share)
+        epoch = _epoch_format(digits.cast(pl.Float64, strict=False).drop_nulls())
+        return replace(epoch, share=numeric_share) if epoch else None
     best, best_share = None, 0.0
     for fmt in _ISO_FORMATS:
         share = _share(text, fmt)
@@ -254,7 +257,7 @@ def _value_fit(canonical: str, p: _Profile) -> float:
     if canonical in TIME_FIELDS:
         return p.time.share if p.time else 0.0
     if canonical in NUMERIC_FIELDS:
-        return p.numeric if p.numeric >= 0.9 else 0.0
+        return p.numeric if p.numeric >= 0.5 else 0.0  # a few unreadable values are rejects
     if canonical == EVENT_TYPE:
         return 1.0 if p.event_words >= 0.5 or p.unique <= 50 else 0.2
     return 1.0
@@ -268,8 +271,8 @@ def auto_map(sample: pl.DataFrame, *, shape: Shape | str | None = None) -> Colum
     _map_by_value(profiles, mapping, confidence, warnings)
     detected = _detect_shape(mapping, confidence, profiles)
     chosen = Shape(shape) if shape else detected
-    if chosen == Shape.CUSTOMERS:
-        mapping = {k: v for k, v in mapping.items() if k == USER_ID}
+    if chosen == Shape.CUSTOMERS:  # only a user id named as such; values alone prove nothing
+        mapping = {k: v for k, v in mapping.items() if k == USER_ID and confidence[k] >= 0.8}
         confidence = {k: v for k, v in confidence.items() if k in mapping}
     time_format = profiles[mapping[EVENT_TIME]].time if EVENT_TIME in mapping else None
     if time_format and time_format.ambiguous:

@@ -365,7 +365,7 @@ def _sniff_delimiter(lines: list[str]) -> str:
         return best[1]
     widths = Counter(len(ln.split()) for ln in lines)
     width, hits = widths.most_common(1)[0]
-    if width >= 2 and hits / len(lines) >= 0.8:
+    if width >= 2 and hits / len(lines) >= 0.6:
         return WHITESPACE
     return ","  # a single column
 
