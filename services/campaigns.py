@@ -358,7 +358,11 @@ def _shap_summary(fit: UpliftFit, arm: str, X: pl.DataFrame, rows: int = 2000) -
     for j, name in enumerate(X.columns):
         x, c = values[:, j], contrib[:, j]
         ok = np.isfinite(x)
-        corr = float(np.corrcoef(x[ok], c[ok])[0, 1]) if ok.sum() > 2 and x[ok].std() > 0 else 0.0
+        corr = (
+            float(np.corrcoef(x[ok], c[ok])[0, 1])
+            if ok.sum() > 2 and x[ok].std() > 0 and c[ok].std() > 0
+            else 0.0
+        )
         out.append({"feature": name, "importance": float(np.abs(c).mean()), "direction": corr})
     out.sort(key=lambda r: -r["importance"])
     return out[:15]
@@ -625,7 +629,7 @@ def _historical_p0(ws: Workspace, dataset: str, window_days: int) -> pl.DataFram
     )
     rate = recent.group_by(USER_ID).agg(pl.col(EVENT_TIME).dt.date().n_unique().alias("days"))
     return rate.select(
-        USER_ID, (1 - (-pl.col("days") / 90 * window_days).exp()).alias("p0")
+        USER_ID, (1 - (-pl.col("days").cast(pl.Float64) / 90 * window_days).exp()).alias("p0")
     ).collect()
 
 
