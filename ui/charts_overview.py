@@ -105,15 +105,27 @@ def cohort_caption(cohorts: pl.DataFrame, every: str) -> str:
 
 
 def cohort_chart(cohorts: pl.DataFrame, every: str) -> go.Figure:
-    """Heat map: rows are cohorts (first purchase or first visit), columns periods since."""
+    """Heat map: rows are cohorts (first purchase or first visit), columns periods since.
+
+    Period 0 (100% by construction) is left out and the colour scale stops at the highest later
+    retention, so the differences that matter are visible; the cohort size is in the row label.
+    """
     word = period_word(every)
-    grid = cohorts.pivot(on="period", index="cohort", values="retention", sort_columns=True)
-    users = cohorts.pivot(on="period", index="cohort", values="users", sort_columns=True)
-    sizes = cohorts.filter(pl.col("period") == 0).sort("cohort")["cohort_users"].to_list()
-    periods = [int(c) for c in grid.columns[1:]]
+    later = cohorts.filter(pl.col("period") >= 1)
+    sizes = cohorts.filter(pl.col("period") == 0).sort("cohort")
     fmt = "%d %b %Y" if every in ("1d", "1w") else "%b %Y"
-    labels = [f"{d.strftime(fmt)} ({n:,})" for d, n in zip(grid["cohort"], sizes, strict=True)]
+    names = {
+        d: f"{d.strftime(fmt)} ({n:,})"
+        for d, n in zip(sizes["cohort"], sizes["cohort_users"], strict=True)
+    }
+    if later.height == 0:  # a single period of data: nothing to come back in yet
+        later = cohorts
+    grid = later.pivot(on="period", index="cohort", values="retention", sort_columns=True)
+    users = later.pivot(on="period", index="cohort", values="users", sort_columns=True)
+    periods = [int(c) for c in grid.columns[1:]]
+    labels = [names[d] for d in grid["cohort"]]
     z = [[None if v is None else 100 * v for v in row] for row in grid.drop("cohort").rows()]
+    top = max([v for row in z for v in row if v is not None] or [1.0])
     small = len(periods) <= 14 and len(labels) <= 14
     basis = cohorts["basis"][0] if cohorts.height else "purchase"
     doing = "bought again" if basis == "purchase" else "came back"
@@ -125,21 +137,22 @@ def cohort_chart(cohorts: pl.DataFrame, every: str) -> go.Figure:
             customdata=users.drop("cohort").rows(),
             colorscale="Blues",
             zmin=0,
-            zmax=100,
+            zmax=max(top, 1.0),
             text=[["" if v is None else f"{v:.0f}%" for v in row] for row in z] if small else None,
             texttemplate="%{text}" if small else None,
-            colorbar={"title": "%", "thickness": 12},
+            colorbar={"title": "%", "thickness": 12, "ticksuffix": "%"},
             hovertemplate=f"Cohort %{{y}}<br>{word} %{{x}}: %{{z:.1f}}% {doing}"
-            " (%{customdata:,} users)<extra></extra>",
+            " (%{customdata:,} customers)<extra></extra>",
             xgap=1,
             ygap=1,
         )
     )
+    first = "purchase" if basis == "purchase" else "visit"
     fig.update_layout(
         height=max(260, min(640, 22 * len(labels) + 90)),
         margin=_MARGIN,
-        xaxis_title=f"{word}s since the first {'purchase' if basis == 'purchase' else 'visit'}",
-        yaxis={"autorange": "reversed", "title": "cohort (users)", "type": "category"},
+        xaxis={"title": f"{word}s since the first {first}", "dtick": 1 if small else None},
+        yaxis={"autorange": "reversed", "title": "cohort (customers)", "type": "category"},
     )
     return fig
 
@@ -150,8 +163,9 @@ def funnel_chart(funnel: pl.DataFrame) -> go.Figure:
         go.Funnel(
             y=funnel["step"].to_list(),
             x=funnel["users"].to_list(),
-            textinfo="value+percent initial",
+            texttemplate="%{value:,}<br>%{percentInitial:.0%}",
             marker={"color": [_INDIGO, "#6366F1", "#15803D"][: funnel.height]},
+            connector={"fillcolor": "#E0E7FF", "line": {"width": 0}},
             hovertemplate="%{y}: %{x:,} users<br>%{percentPrevious:.1%} of the step before"
             "<extra></extra>",
         )
