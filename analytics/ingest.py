@@ -350,11 +350,12 @@ class _EventPlan:
             refund = refund | order.str.starts_with("C").fill_null(False)
         if quantity is None and price is None and revenue is not None:
             refund = refund | (revenue < 0).fill_null(False)
-        kind = pl.when(refund).then(pl.lit(EventType.REFUND.value, dtype=EVENT_TYPE_DTYPE))
-        if price is not None:
+        refund_kind = pl.lit(EventType.REFUND.value, dtype=EVENT_TYPE_DTYPE)
+        kind = pl.when(refund).then(refund_kind).otherwise(base)
+        if price is not None:  # a negative unit price is a bad-debt adjustment, not a sale
             other = pl.lit(EventType.OTHER.value, dtype=EVENT_TYPE_DTYPE)
-            kind = kind.when((price < 0).fill_null(False)).then(other)
-        return kind.otherwise(base)
+            kind = pl.when(~refund & (price < 0).fill_null(False)).then(other).otherwise(kind)
+        return kind
 
     # -- the plan --
     def frames(self) -> tuple[pl.LazyFrame, pl.LazyFrame]:
@@ -396,9 +397,7 @@ class _EventPlan:
         if ITEM_NAME in m:
             canonical[ITEM_NAME] = self._raw(ITEM_NAME).cast(pl.String).str.strip_chars()
         checks = self._checks(user, time, alt_time, q, p, r)
-        reason = pl.lit(None, pl.String)
-        for why, bad in reversed(checks):
-            reason = pl.when(bad).then(pl.lit(why)).otherwise(reason)
+        reason = _first_reason(checks)
         extras = [c for c in self.sniff.columns if c not in m.values()]
         base = self.source.lazy.with_columns(reason.alias(_REASON))
         outputs = [
@@ -581,6 +580,14 @@ def _event_type_expr(raw: pl.Expr, text: bool) -> pl.Expr:
     )
 
 
+def _first_reason(checks: list[tuple[str, pl.Expr]]) -> pl.Expr:
+    """The reason of the first failing check of a row, or null when every check passes."""
+    reason = pl.lit(None, pl.String)
+    for why, failed in reversed(checks):
+        reason = pl.when(failed).then(pl.lit(why)).otherwise(reason)
+    return reason
+
+
 def _raw_text(source: Source, reason: pl.Expr) -> pl.Expr:
     """A rejected row as text: its fields joined again (plus the first surplus field, if any)."""
     raw = pl.concat_str(
@@ -712,9 +719,7 @@ def _table_rows(
     checks.append(("empty line", pl.all_horizontal(pl.col(c).is_null() for c in cols)))
     checks.append(("missing user id", user.is_null()))
     checks.append(("duplicate user id", ~user.is_first_distinct()))
-    reason = pl.lit(None, pl.String)
-    for why, bad in reversed(checks):
-        reason = pl.when(bad).then(pl.lit(why)).otherwise(reason)
+    reason = _first_reason(checks)
     raw = _raw_text(source, pl.col(_REASON))
     frame = frame.with_columns(user.alias("__user"), reason.alias(_REASON))
     rejects = frame.filter(pl.col(_REASON).is_not_null()).select(
@@ -812,9 +817,7 @@ def _exposure_rows(
             raise MappingError(f"Column '{m[SENT_TIME]}' does not hold unambiguous dates.")
         sent = _time_expr(pl.col(m[SENT_TIME]), tf, tz)
         checks.append(("unreadable sent time", pl.col(m[SENT_TIME]).is_not_null() & sent.is_null()))
-    reason = pl.lit(None, pl.String)
-    for why, bad in reversed(checks):
-        reason = pl.when(bad).then(pl.lit(why)).otherwise(reason)
+    reason = _first_reason(checks)
     raw = _raw_text(source, pl.col(_REASON))
     frame = frame.with_columns(reason.alias(_REASON))
     rejects = frame.filter(pl.col(_REASON).is_not_null()).select(

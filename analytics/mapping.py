@@ -130,7 +130,8 @@ def infer_time_format(values: pl.Series) -> TimeFormat | None:
                 return TimeFormat("text", (fmt,), share * numeric_share)
         epoch = _epoch_format(digits.cast(pl.Float64, strict=False).drop_nulls())
         return replace(epoch, share=numeric_share) if epoch else None
-    best, best_share = None, 0.0
+    best: tuple[str, ...] | None = None
+    best_share = 0.0
     for fmt in _ISO_FORMATS:
         share = _share(text, fmt)
         if share > best_share:
@@ -155,7 +156,7 @@ def _share(text: pl.Series, fmt: str) -> float:
         parsed = text.str.to_datetime(fmt, strict=False)
     except Exception:  # a format chrono rejects outright
         return 0.0
-    return parsed.is_not_null().mean() or 0.0
+    return _float(parsed.is_not_null().mean())
 
 
 def _epoch_format(numbers: pl.Series) -> TimeFormat | None:
@@ -197,26 +198,30 @@ def _profile(name: str, values: pl.Series) -> _Profile:
     else:
         text = non_null.cast(pl.String).str.strip_chars()
         numbers = text.str.replace_all(r"^[$£€¥￥]|,", "").cast(pl.Float64, strict=False)
-        numeric = (numbers.is_not_null().sum() / n) if n else 0.0
+        numeric = float(numbers.is_not_null().sum() / n) if n else 0.0
         decimals = bool(text.str.contains(r"^-?[\d,]*\.\d+$").any())
         numbers = numbers.drop_nulls()
     integral = bool(numbers.len() and (numbers == numbers.round()).all())
     words = 0.0
     if text is not None and n:
-        words = text.str.to_lowercase().is_in(list(EVENT_TYPE_SYNONYMS)).mean() or 0.0
+        words = _float(text.str.to_lowercase().is_in(list(EVENT_TYPE_SYNONYMS)).mean())
     return _Profile(
         name=name,
         time=infer_time_format(values),
         numeric=numeric,
         integral=integral,
         leading_zeros=bool(text is not None and text.str.contains(r"^0\d").any()),
-        max_abs=float(numbers.abs().max() or 0.0) if numbers.len() else 0.0,
-        median=float(numbers.median() or 0.0) if numbers.len() else 0.0,
+        max_abs=_float(numbers.abs().max()),
+        median=_float(numbers.median()),
         event_words=words,
         unique=non_null.n_unique() if n else 0,
         non_null=n,
         decimals=decimals,
     )
+
+
+def _float(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
 
 
 # --- mapping --------------------------------------------------------------------------------------

@@ -512,7 +512,7 @@ def _whitespace_source(text_path: Path, layout: TextLayout, columns: list[str]) 
 
 def _open_stream(path: Path, layout: TextLayout) -> contextlib.AbstractContextManager[IO[bytes]]:
     if layout.compression == "gzip":
-        return gzip.open(path, "rb")
+        return gzip.open(path, "rb")  # type: ignore[return-value]
     if layout.compression == "zip":
         zf = zipfile.ZipFile(path)
         assert layout.member is not None
