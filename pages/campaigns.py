@@ -1,13 +1,41 @@
-"""Campaigns page (placeholder until the real page lands): says what it will show."""
+"""Campaigns page: audience, uplift, simulation, control group, export, saved campaigns."""
 
 import streamlit as st
 
+from ui import campaign_widgets as cw
+from ui import state
+from ui.widgets import showing_errors
+
+KEY = "cmp"
+
 st.title("Campaigns")
-st.info(
-    "This page will show a campaign simulator: pick an audience, an offer and a budget, see the "
-    "expected extra conversions, revenue, profit and ROI with their uncertainty, compare "
-    "targeting strategies, and export the list with a random control group for your e-mail or "
-    "CRM tool."
-)
-st.write("It needs a dataset first: load the demo store or upload your own file on the Data page.")
-st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
+ws, dataset = state.workspace(), state.dataset_name()
+if dataset is None:
+    st.info("Campaigns need a dataset: load the demo store or upload your own file first.")
+    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
+    st.stop()
+
+with showing_errors():
+    inputs = cw.audience_inputs(ws, dataset)
+    cw.show_missing_inputs(inputs)
+
+    st.header("1. Who", divider="gray")
+    audience = cw.show_audience_builder(ws, dataset, inputs, KEY)
+
+    st.header("2. Who is persuadable", divider="gray")
+    cw.show_uplift(ws, dataset, KEY)
+
+    st.header("3. Offer and simulation", divider="gray")
+    has_history = inputs.last_purchase is not None
+    spec = cw.show_campaign_form(audience, has_history, KEY)
+    result = cw.show_simulation(ws, dataset, spec, KEY)
+
+    if result is not None:
+        st.header("4. Control group", divider="gray")
+        cw.show_control_group(result)
+
+        st.header("5. Export", divider="gray")
+        cw.show_export(ws, dataset, result, KEY)
+
+    st.header("Saved campaigns", divider="gray")
+    cw.show_saved_campaigns(ws, dataset, KEY)

@@ -85,6 +85,7 @@ __all__ = [
     "preview_audience",
     "save_audience",
     "save_campaign",
+    "saved_campaign_spec",
     "score_uplift_model",
     "simulate",
     "train_uplift",
@@ -786,7 +787,7 @@ def list_campaigns(ws: Workspace, dataset: str) -> list[dict[str, Any]]:
     ]
 
 
-def _saved_spec(ws: Workspace, dataset: str, name: str) -> CampaignSpec:
+def saved_campaign_spec(ws: Workspace, dataset: str, name: str) -> CampaignSpec:
     rec = ws.get_record("campaign", dataset, _slug(name))
     if rec is None:
         raise SpecError(f"There is no saved campaign '{name}'.")
@@ -860,7 +861,9 @@ def export_campaign(
     stratified by segment) is in the file with ``group = control`` so the tool can suppress them.
     """
     if spec.campaign_name:
-        spec = dataclasses.replace(spec, campaign=_saved_spec(ws, dataset, spec.campaign_name))
+        spec = dataclasses.replace(
+            spec, campaign=saved_campaign_spec(ws, dataset, spec.campaign_name)
+        )
     spec.validate()
     campaign = spec.campaign
     inputs = audience_inputs(ws, dataset)
