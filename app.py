@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
+
 from ui.sidebar import show_sidebar
 
-st.set_page_config(page_title="AudienceLab", page_icon=":material/groups:", layout="wide")
+ICON = Path(__file__).parent / "ui" / "favicon.png"
+
+# A local icon: a :material/...: favicon would be fetched from the internet.
+st.set_page_config(page_title="AudienceLab", page_icon=str(ICON), layout="wide")
 
 pages = [
     st.Page("pages/data.py", title="Data", icon=":material/upload_file:", default=True),

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from services.datasets import ingest_path
 from ui import state
 from ui.progress import progress_bar
 from ui.widgets import (
@@ -14,6 +15,7 @@ from ui.widgets import (
     show_profile,
     show_upload,
     showing_errors,
+    source_words,
 )
 
 REPORT, ADD, MANAGE = "Report", "Add data", "Datasets"
@@ -44,7 +46,7 @@ if report_tab.open:
             with showing_errors():
                 info = ws.dataset(name)
                 st.subheader(f"Ingest report: {name}")
-                st.caption(f"Source: {info.source} · shape: {info.shape}")
+                st.caption(f"Source: {source_words(info)} · shape: {info.shape}")
                 show_ingest_report(ws, info)
                 st.subheader("Profile")
                 show_profile(ws, info)
@@ -66,8 +68,6 @@ if add_tab.open:
             if choice.name and ws.has_dataset(choice.name):
                 st.caption(f"This replaces the dataset '{choice.name}' and all it derived.")
             if st.button("Ingest", type="primary", disabled=not choice.ready):
-                from services.datasets import ingest_path
-
                 with showing_errors(), progress_bar("Ingesting") as progress:
                     report = ingest_path(
                         ws,

@@ -10,6 +10,7 @@ import streamlit as st
 
 from analytics.errors import AudienceLabError
 from analytics.workspace import DatasetInfo, Workspace
+from services.demo import ensure_demo, load_demo
 from ui import state
 from ui.progress import progress_bar
 from ui.widgets import demo_users_override, show_dataset_facts
@@ -57,8 +58,6 @@ def _build_demo_on_first_start(ws: Workspace) -> None:
     state.mark_first_start_done()  # once per session: deleting every dataset later is allowed
     if ws.list_datasets():
         return
-    from services.demo import ensure_demo, load_demo
-
     users = demo_users_override()
     note = st.info(
         f"First start: building the demo store ({users or 20_000:,} customers) so there is "

@@ -6,7 +6,6 @@ Errors a user can cause (``AudienceLabError``) are shown with ``st.error``, neve
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -18,8 +17,12 @@ from typing import Any
 import streamlit as st
 
 from analytics.errors import AudienceLabError
-from analytics.schema import EVENTS_SCHEMA, USER_ID, Shape
+from analytics.ingest import Detection
+from analytics.mapping import MAPPABLE, auto_map
+from analytics.schema import Shape
 from analytics.workspace import DatasetInfo, Workspace
+from services.datasets import dataset_name_for, detect
+from services.demo import load_demo
 from ui import cache, charts_data, state
 from ui.progress import progress_bar
 
@@ -37,11 +40,13 @@ __all__ = [
     "show_profile",
     "show_upload",
     "showing_errors",
+    "source_words",
 ]
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "gz", "zip", "parquet", "xlsx", "xls", "json", "jsonl"]
 _NOT_IN_FILE = "(not in the file)"
 _DEMO_USERS = 20_000
+_UPLOAD_PREFIX = "audiencelab-upload-"
 
 
 # --- shared -----------------------------------------------------------------------------------
@@ -72,6 +77,14 @@ def _n(report: dict[str, Any], key: str) -> str:
 
 def _day(value: Any) -> str:
     return str(value)[:10] if value else "—"
+
+
+def source_words(info: DatasetInfo) -> str:
+    """Where a dataset came from, without the temp folder an upload passed through."""
+    source = Path(info.source)
+    if source.parent.name.startswith(_UPLOAD_PREFIX):
+        return f"uploaded file {source.name}"
+    return info.source
 
 
 def show_dataset_facts(info: DatasetInfo) -> None:
@@ -148,7 +161,6 @@ def show_demo_loader(ws: Workspace, key: str) -> str | None:
     )
     if not st.button("Generate the demo store", key=f"{key}_go", type="primary"):
         return None
-    from services.demo import load_demo
 
     with showing_errors(), progress_bar("Generating the demo store") as progress:
         load_demo(ws, users=int(users), progress=progress)
@@ -157,7 +169,7 @@ def show_demo_loader(ws: Workspace, key: str) -> str | None:
 
 
 def _save_upload(uploaded: Any) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="audiencelab-upload-"))
+    folder = Path(tempfile.mkdtemp(prefix=_UPLOAD_PREFIX))
     path = folder / (Path(uploaded.name).name or "upload")
     with open(path, "wb") as fh:
         shutil.copyfileobj(uploaded, fh, 1 << 20)
@@ -188,8 +200,6 @@ def show_upload(key: str) -> dict[str, Any] | None:
     if pending and pending["file_id"] == uploaded.file_id:
         return pending
     discard_upload()
-    from services.datasets import detect
-
     path = _save_upload(uploaded)
     with showing_errors(), st.spinner("Reading the file"):
         detection = detect(path)
@@ -204,85 +214,13 @@ def show_upload(key: str) -> dict[str, Any] | None:
 # --- mapping ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class IngestChoice:
-    """What the user confirmed in the mapping step; ``mapping`` is None for the detected one."""
+    """What the user confirmed in the mapping step; ``mapping`` is None for the proposed one."""
 
     name: str
     shape: str
     mapping: dict[str, str] | None
     day_first: bool | None
     ready: bool
-
-
-def _dataset_name_from(file_name: str) -> str:
-    stem = file_name.split(".")[0]
-    return re.sub(r"[^A-Za-z0-9_.\-]+", "_", stem).strip("_.-")[:80] or "dataset"
-
-
-def _targets(shape: str, detection: Any) -> list[str]:
-    """Canonical columns the user may map for ``shape``: detected ones first."""
-    base = [USER_ID] if shape == Shape.CUSTOMERS else list(EVENTS_SCHEMA)
-    detected = list(detection.mapping) if shape == str(detection.shape) else []
-    return list(dict.fromkeys(detected + base))
-
-
-def _confidence(detection: Any, target: str, source: str | None) -> float | None:
-    conf = detection.confidence or {}
-    value = conf.get(target, conf.get(source) if source else None)
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _show_column_choice(detection: Any, target: str, key: str) -> str | None:
-    columns = [str(c) for c in detection.columns]
-    source = (detection.mapping or {}).get(target)
-    options = [_NOT_IN_FILE, *columns]
-    conf = _confidence(detection, target, source)
-    help_text = f"Detected with {conf:.0%} confidence." if conf is not None and source else None
-    label = f"{target}" + (f" · {conf:.0%} sure" if conf is not None and source else "")
-    index = options.index(source) if source in options else 0
-    picked = st.selectbox(label, options, index=index, key=key, help=help_text)
-    return None if picked == _NOT_IN_FILE else picked
-
-
-def show_detection(detection: Any) -> None:
-    """What was detected: format, encoding, delimiter, header; a preview of the raw rows."""
-    facts = [f"format **{detection.format}**", f"encoding **{detection.encoding}**"]
-    if detection.delimiter:
-        facts.append(f"delimiter **{detection.delimiter!r}**")
-    facts.append("with a header row" if detection.has_header else "no header row")
-    st.markdown("Detected " + " · ".join(facts))
-    if detection.preview is not None:
-        st.dataframe(detection.preview, height=200)
-
-
-def show_mapping_editor(pending: dict[str, Any], key: str) -> IngestChoice:
-    """Shape, dataset name, each canonical column's source, and the day/month order if unclear."""
-    detection = pending["detection"]
-    key = f"{key}_{pending['file_id']}"
-    shapes = [s.value for s in Shape]
-    detected_shape = str(detection.shape)
-    left, right = st.columns(2)
-    shape = left.selectbox(
-        "One row of this file is…",
-        shapes,
-        index=shapes.index(detected_shape) if detected_shape in shapes else 0,
-        format_func=_SHAPE_WORDS.get,
-        key=f"{key}_shape",
-    )
-    name = right.text_input(
-        "Dataset name", _dataset_name_from(pending["name"]), key=f"{key}_name"
-    ).strip()
-    st.markdown("**Which column holds what?**")
-    grid = st.columns(3)
-    mapping: dict[str, str] = {}
-    for i, target in enumerate(_targets(shape, detection)):
-        with grid[i % 3]:
-            source = _show_column_choice(detection, target, f"{key}_{shape}_{target}")
-        if source:
-            mapping[target] = source
-    day_first = _show_day_order(detection, key)
-    unchanged = shape == detected_shape and mapping == _detected_mapping(detection)
-    ready = bool(name) and (day_first is not None or not _dates_ambiguous(detection))
-    return IngestChoice(name, shape, None if unchanged else mapping, day_first, ready)
 
 
 _SHAPE_WORDS = {
@@ -292,30 +230,114 @@ _SHAPE_WORDS = {
 }
 
 
-def _detected_mapping(detection: Any) -> dict[str, str]:
-    return {k: str(v) for k, v in (detection.mapping or {}).items() if v}
+def _proposal(detection: Detection, shape: str) -> tuple[dict[str, str], dict[str, float]]:
+    """The detected mapping and confidences, re-proposed for a shape the user picked."""
+    if shape == str(detection.shape) or detection.sniff is None:
+        return dict(detection.mapping), dict(detection.confidence)
+    proposed = auto_map(detection.sniff.sample, shape=shape)
+    return dict(proposed.mapping), dict(proposed.confidence)
 
 
-def _dates_ambiguous(detection: Any) -> bool:
-    return any(
-        "day" in str(w).lower() and "month" in str(w).lower() for w in detection.warnings or []
+def _show_column_choice(
+    columns: list[str], target: str, source: str | None, confidence: float | None, key: str
+) -> str | None:
+    options = [_NOT_IN_FILE, *columns]
+    sure = f" · {confidence:.0%} sure" if source and confidence is not None else ""
+    picked = st.selectbox(
+        f"{target}{sure}",
+        options,
+        index=options.index(source) if source in options else 0,
+        key=key,
+        help=_FIELD_HELP.get(target),
     )
+    return None if picked == _NOT_IN_FILE else picked
 
 
-def _show_day_order(detection: Any, key: str) -> bool | None:
-    for warning in detection.warnings or []:
-        st.warning(str(warning), icon=":material/warning:")
-    if not _dates_ambiguous(detection):
-        return None
-    return st.radio(
-        "How are the dates in this file written?",
-        [True, False],
+_FIELD_HELP = {
+    "user_id": "Who acted: a customer or visitor id. Rows without one are counted, not dropped.",
+    "event_time": "When: a date, date and time, or epoch seconds / milliseconds.",
+    "event_type": "What happened: view, cart, fav, purchase, refund (other words are mapped).",
+    "revenue": "Money of the row; if absent it is price × quantity for purchases.",
+    "order_id": "Invoice or order number; cancelled invoices (e.g. starting with C) are refunds.",
+}
+
+
+def show_detection(detection: Detection) -> None:
+    """What was detected: format, encoding, delimiter, header; a preview of the raw rows."""
+    facts = [f"format **{detection.format}**"]
+    if detection.compression:
+        facts.append(f"compressed **{detection.compression}**")
+    if detection.encoding:
+        facts.append(f"encoding **{detection.encoding}**")
+    if detection.delimiter:
+        shown = {"\t": "tab", " ": "spaces"}.get(detection.delimiter, detection.delimiter)
+        facts.append(f"delimiter **{shown}**")
+    if detection.time_format:
+        facts.append(f"times **{detection.time_format}**")
+    facts.append("with a header row" if detection.has_header else "no header row")
+    st.markdown("Detected " + " · ".join(facts))
+    st.dataframe(detection.preview, height=210)
+
+
+def show_mapping_editor(pending: dict[str, Any], key: str) -> IngestChoice:
+    """Shape, dataset name, each canonical column's source, and the day/month order if unclear."""
+    detection: Detection = pending["detection"]
+    key = f"{key}_{pending['file_id']}"
+    shapes = [s.value for s in Shape]
+    left, right = st.columns(2)
+    shape = left.selectbox(
+        "One row of this file is…",
+        shapes,
+        index=shapes.index(str(detection.shape)),
+        format_func=_SHAPE_WORDS.get,
+        key=f"{key}_shape",
+    )
+    name = right.text_input(
+        "Dataset name", dataset_name_for(pending["name"]), key=f"{key}_name"
+    ).strip()
+    proposed, confidence = _proposal(detection, shape)
+    st.markdown(
+        "**Which column holds what?** (checked automatically; change any you disagree with)"
+    )
+    grid = st.columns(3)
+    mapping: dict[str, str] = {}
+    for i, target in enumerate(MAPPABLE[shape]):
+        with grid[i % 3]:
+            source = _show_column_choice(
+                [str(c) for c in detection.columns],
+                target,
+                proposed.get(target),
+                confidence.get(target),
+                f"{key}_{shape}_{target}",
+            )
+        if source:
+            mapping[target] = source
+    for warning in detection.warnings:
+        st.warning(warning, icon=":material/warning:")
+    answered, day_first = _show_day_order(detection, key)
+    ready = bool(name) and answered
+    return IngestChoice(name, shape, None if mapping == proposed else mapping, day_first, ready)
+
+
+_DAY_ORDER = {
+    "check": "Check every row, and stop with a question if none settles it",
+    "day": "Day first: 04/03/2024 is 4 March",
+    "month": "Month first: 04/03/2024 is April 3",
+}
+
+
+def _show_day_order(detection: Detection, key: str) -> tuple[bool, bool | None]:
+    """(answered, day_first): the user must answer when the sample leaves the order open."""
+    if not detection.ambiguous_dates:
+        return True, None
+    answer = st.radio(
+        "The dates could be read both ways. How are they written in this file?",
+        list(_DAY_ORDER),
         index=None,
-        format_func=lambda d: (
-            "Day first: 04/03/2024 is 4 March" if d else "Month first: 04/03/2024 is April 3"
-        ),
+        format_func=_DAY_ORDER.get,
         key=f"{key}_day_first",
     )
+    return answer is not None, {"day": True, "month": False}.get(answer or "")
 
 
 # --- managing datasets ------------------------------------------------------------------------
@@ -333,11 +355,18 @@ def show_dataset_manager(ws: Workspace, key: str) -> str | None:
             "users": d.report.get("users"),
             "first event": _day(d.report.get("first_event")),
             "last event": _day(d.report.get("last_event")),
-            "added": d.created_at,
+            "added": f"{d.created_at:%Y-%m-%d %H:%M}",
         }
         for d in datasets
     ]
-    st.dataframe(rows, hide_index=True)
+    st.dataframe(
+        rows,
+        hide_index=True,
+        column_config={
+            "rows": st.column_config.NumberColumn(format="localized"),
+            "users": st.column_config.NumberColumn(format="localized"),
+        },
+    )
     st.markdown("**Delete a dataset**")
     name = st.selectbox("Dataset to delete", [d.name for d in datasets], key=f"{key}_pick")
     sure = st.checkbox(

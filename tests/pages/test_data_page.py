@@ -1,0 +1,173 @@
+"""AppTests of the app shell and the Data page: the numbers shown are the stored ones.
+
+AppTest runs ``app.py`` (router + sidebar) only on an app's first run; later runs of the same
+AppTest execute the page script alone, so sidebar checks look at the first run, and tests that
+start from a page set the workspace and dataset in session state, as the sidebar would.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import polars as pl
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics.workspace import Workspace
+from services.datasets import ingest_path
+from ui import state
+
+ROOT = Path(__file__).resolve().parents[2]
+APP = str(ROOT / "app.py")
+PAGE = str(ROOT / "pages" / "data.py")
+TIMEOUT = 120
+
+# day/month order unclear (03/04, 05/04), one unreadable date, one row without a user
+SHOP_CSV = (
+    "customer,date,action,product,amount\n"
+    "A,03/04/2024,buy,p1,10.5\n"
+    "B,05/04/2024,view,p2,\n"
+    "A,06/04/2024,view,p3,\n"
+    "C,not a date,view,p1,\n"
+)
+
+
+def run_app(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("AUDIENCELAB_WORKSPACE", str(ws.root))
+    return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+
+
+def run_page(ws: Workspace, dataset: str | None, tab: str | None = None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    at.session_state[state.WORKSPACE_DIR] = str(ws.root)
+    at.session_state[state.DATASET] = dataset
+    if tab:
+        at.session_state[state.DATA_TAB] = tab
+    return at.run()
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+def upload(at: AppTest, name: str, content: bytes) -> AppTest:
+    at.radio(key="data_source").set_value("Upload a file").run()
+    at.file_uploader(key="upload").set_value((name, content, "text/csv"))
+    return at.run()
+
+
+@pytest.fixture
+def seeded(workspace: Workspace, tmp_path: Path) -> Workspace:
+    """A workspace with one tiny dataset, so nothing builds the demo store."""
+    seed = tmp_path / "seed.csv"
+    seed.write_text("user_id,event_time,event_type\nu1,2024-01-02 10:00:00,view\n")
+    ingest_path(workspace, seed, name="seed")
+    return workspace
+
+
+def test_data_page_shows_the_stored_ingest_report(demo_workspace, monkeypatch) -> None:
+    at = run_app(demo_workspace, monkeypatch)
+    assert not at.exception, at.exception
+    report = demo_workspace.dataset("demo").report
+    assert metric(at, "Rows read") == f"{report['rows_read']:,}"
+    assert metric(at, "Rows accepted") == f"{report['rows_accepted']:,}"
+    assert metric(at, "Rows rejected") == "0"
+    assert metric(at, "Users") == f"{report['users']:,}"
+    assert metric(at, "Revenue") == f"{report['revenue_total']:,.2f}"
+    assert metric(at, "First event") == report["first_event"][:10]
+    assert "Ingest report: demo" in [s.value for s in at.subheader]
+    assert [s.value for s in at.success] == ["Every row was accepted."]
+    # the sidebar picked the dataset and states its facts
+    assert at.sidebar.selectbox[0].value == "demo"
+    assert f"{report['users']:,} users" in at.sidebar.caption[0].value
+    # events by type and events per day are drawn; the preview holds canonical columns
+    assert len(at.get("plotly_chart")) == 2
+    preview = at.dataframe[0].value
+    assert {"user_id", "event_time", "event_type"} <= set(preview.columns)
+
+
+def test_first_start_builds_a_demo_store_and_shows_it(workspace, monkeypatch) -> None:
+    monkeypatch.setenv("AUDIENCELAB_DEMO_USERS", "300")
+    at = run_app(workspace, monkeypatch)
+    assert not at.exception, at.exception
+    assert workspace.has_dataset("demo")
+    report = workspace.dataset("demo").report
+    assert metric(at, "Rows read") == f"{report['rows_read']:,}"
+    assert at.sidebar.selectbox[0].value == "demo"
+
+
+def test_upload_then_ingest_with_the_day_order_asked(seeded: Workspace) -> None:
+    at = run_page(seeded, "seed", tab="Add data")
+    at = upload(at, "My Shop.csv", SHOP_CSV.encode())
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert next(t for t in at.text_input if t.label == "Dataset name").value == "My_Shop"
+    shown = {s.label.split(" ·")[0]: s.value for s in at.selectbox}
+    assert shown["user_id"] == "customer" and shown["event_time"] == "date"
+    assert button(at, "Ingest").disabled  # the day/month order must be answered first
+    day_order = next(r for r in at.radio if r.label.startswith("The dates could be read"))
+    day_order.set_value("day").run()
+    button(at, "Ingest").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+
+    report = seeded.dataset("My_Shop").report
+    assert report["rows_read"] == 4
+    assert at.session_state[state.DATASET] == "My_Shop"
+    assert metric(at, "Rows read") == "4"
+    assert metric(at, "Rows rejected") == f"{report['rows_rejected']:,}"
+    assert metric(at, "First event") == "2024-04-03"  # 03/04 read day first
+    assert "uploaded file My Shop.csv" in at.caption[0].value
+
+
+def test_a_changed_mapping_is_the_one_ingested(seeded: Workspace) -> None:
+    at = upload(run_page(seeded, "seed", tab="Add data"), "shop.csv", SHOP_CSV.encode())
+    item = next(s for s in at.selectbox if s.label.startswith("item_id"))
+    item.set_value("(not in the file)").run()
+    next(r for r in at.radio if r.label.startswith("The dates")).set_value("month").run()
+    button(at, "Ingest").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    mapping = seeded.dataset("shop").mapping
+    assert "item_id" not in mapping and mapping["user_id"] == "customer"
+    assert metric(at, "First event") == "2024-03-04"  # 03/04 read month first
+
+
+def test_rejected_lines_can_be_downloaded(seeded: Workspace) -> None:
+    at = upload(run_page(seeded, "seed", tab="Add data"), "shop.csv", SHOP_CSV.encode())
+    next(r for r in at.radio if r.label.startswith("The dates")).set_value("day").run()
+    button(at, "Ingest").click().run()
+    rejects = seeded.read_frame("shop", "rejects")
+    assert rejects is not None and rejects.height == seeded.dataset("shop").report["rows_rejected"]
+    assert [d.label for d in at.get("download_button")] == ["Download the rejected lines (CSV)"]
+    from ui.cache import rejects_csv
+
+    info = seeded.dataset("shop")
+    downloaded = pl.read_csv(io.BytesIO(rejects_csv(seeded, "shop", info.fingerprint)))
+    assert downloaded["line"].to_list() == rejects["line"].to_list()
+
+
+def test_a_file_that_is_not_data_shows_a_plain_error(seeded: Workspace) -> None:
+    at = upload(run_page(seeded, "seed", tab="Add data"), "photo.csv", bytes(range(256)) * 64)
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and "Traceback" not in at.error[0].value
+    assert not [b for b in at.button if b.label == "Ingest"]
+
+
+def test_delete_needs_confirmation_and_removes_the_dataset(seeded: Workspace) -> None:
+    at = run_page(seeded, "seed", tab="Datasets")
+    assert button(at, "Delete").disabled
+    at.checkbox[0].check().run()
+    button(at, "Delete").click().run()
+    assert not at.exception, at.exception
+    assert not seeded.has_dataset("seed")
+    assert seeded.dataset_dir("seed").exists() is False
+    assert any("Deleted 'seed'" in s.value for s in at.success)
+
+
+def test_an_empty_workspace_says_where_to_start(workspace: Workspace) -> None:
+    at = run_page(workspace, None)
+    assert not at.exception, at.exception
+    assert "Add data" in at.info[0].value
