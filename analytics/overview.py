@@ -17,14 +17,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
 from analytics.errors import NotEnoughData, SpecError
 from analytics.features import default_cutoff, prepared_history
 from analytics.rfm import rfm_summary, rfm_table
-from analytics.schema import USER_ID, EventType
+from analytics.schema import EVENT_TIME, USER_ID, EventType
 
 __all__ = [
     "StoreKpis",
@@ -32,6 +32,7 @@ __all__ = [
     "activity_trend",
     "cohort_retention",
     "funnel",
+    "main_start",
     "store_kpis",
     "store_overview",
     "suggest_every",
@@ -57,6 +58,7 @@ class StoreKpis:
     revenue: float
     average_order_value: float
     repeat_rate: float
+    has_revenue: bool  # False when the data carries no money (no revenue, no prices)
     first_day: date
     last_day: date
 
@@ -83,6 +85,7 @@ def store_kpis(events: pl.LazyFrame | pl.DataFrame, *, active_days: int = 28) ->
             (pl.col("_value").filter(_BUY).sum() - pl.col("_value").filter(_REFUND).sum()).alias(
                 "revenue"
             ),
+            (pl.col("_value") > 0).any().alias("money"),
         )
         .collect()
     )
@@ -102,6 +105,7 @@ def store_kpis(events: pl.LazyFrame | pl.DataFrame, *, active_days: int = 28) ->
         revenue=revenue,
         average_order_value=revenue / orders if orders else 0.0,
         repeat_rate=int((per_user["orders"] >= 2).sum()) / buyers if buyers else 0.0,
+        has_revenue=bool(per_user["money"].any()),
         first_day=per_user["first"].min(),  # type: ignore[arg-type]
         last_day=last_day,
     ).as_dict()
@@ -110,14 +114,38 @@ def store_kpis(events: pl.LazyFrame | pl.DataFrame, *, active_days: int = 28) ->
 def suggest_every(events: pl.LazyFrame | pl.DataFrame) -> str:
     """A period that gives a readable trend and cohort grid for the data's span.
 
-    Up to 35 days: daily; up to 200 days: weekly; longer: monthly.
+    Up to 35 days: daily; up to 200 days: weekly; longer: monthly. The span starts at
+    ``main_start`` so that a few stray early timestamps do not stretch it.
     """
-    span = _events(events).select(pl.col("_day").min().alias("a"), pl.col("_day").max().alias("b"))
-    first, last = span.collect().row(0)
+    start, _ = main_start(events)
+    last = _events(events).select(pl.col("_day").max()).collect().item()
+    days = (last - start).days + 1
+    return "1d" if days <= 35 else "1w" if days <= 200 else "1mo"
+
+
+def main_start(events: pl.LazyFrame | pl.DataFrame, tail: float = 0.01) -> tuple[date, int]:
+    """Where the bulk of the data starts, and how many events come before it.
+
+    Normally the first day. When the earliest ``tail`` share of events is spread over more than
+    a tenth of the span (stray timestamps, as in the Taobao sample), the bulk starts at that
+    quantile's day instead, so charts are not mostly empty.
+    """
+    days = _events(events).select(pl.col("_day").cast(pl.Int32))
+    first, last, cut = (
+        days.select(
+            pl.col("_day").min().alias("first"),
+            pl.col("_day").max().alias("last"),
+            pl.col("_day").quantile(tail, interpolation="lower").alias("cut"),
+        )
+        .collect()
+        .row(0)
+    )
     if first is None:
         raise NotEnoughData(_NO_EVENTS)
-    days = (last - first).days + 1
-    return "1d" if days <= 35 else "1w" if days <= 200 else "1mo"
+    if cut - first <= 0.1 * (last - first):
+        cut = first
+    before = days.filter(pl.col("_day") < cut).select(pl.len()).collect().item()
+    return date(1970, 1, 1) + timedelta(days=int(cut)), int(before)
 
 
 def activity_trend(events: pl.LazyFrame | pl.DataFrame, every: str = "1w") -> pl.DataFrame:
@@ -281,6 +309,8 @@ class StoreOverview:
     funnel: pl.DataFrame | None
     rfm: pl.DataFrame  # ``analytics.rfm.rfm_summary`` at ``cutoff``
     cutoff: datetime
+    charts_start: date  # trend and cohorts start here (see ``main_start``)
+    left_out_events: int  # stray early events before ``charts_start``
 
 
 def store_overview(
@@ -293,12 +323,17 @@ def store_overview(
     """
     every = every or suggest_every(events)
     cutoff = default_cutoff(events)
+    start, left_out = main_start(events)
+    since = datetime.combine(start, time.min, tzinfo=UTC)
+    bulk = events.lazy().filter(pl.col(EVENT_TIME) >= since) if left_out else events
     return StoreOverview(
         kpis=store_kpis(events, active_days=active_days),
         every=every,
-        trend=activity_trend(events, every),
-        cohorts=cohort_retention(events, every),
+        trend=activity_trend(bulk, every),
+        cohorts=cohort_retention(bulk, every),
         funnel=funnel(events),
         rfm=rfm_summary(rfm_table(events, cutoff)),
         cutoff=cutoff,
+        charts_start=start,
+        left_out_events=left_out,
     )

@@ -38,32 +38,36 @@ with showing_errors():
     with st.spinner("Summing up the store…"):
         view = cache.store_overview(ws, name, info.fingerprint, ACTIVE_DAYS)
     k = view.kpis
+    money = k["has_revenue"]
     st.caption(
         f"{name}: {k['first_day']:%d %b %Y} – {k['last_day']:%d %b %Y} (UTC). "
-        "Revenue is net of refunds."
+        + ("Revenue is net of refunds." if money else "This data has no prices or revenue.")
     )
-
-    cols = st.columns(6)
-    cols[0].metric("Customers", f"{k['users']:,}", help="People with at least one event.")
-    cols[1].metric(
-        "Active customers",
-        f"{k['active_users']:,}",
-        help=f"Customers with any activity in the last {ACTIVE_DAYS} days of the data.",
-    )
-    cols[2].metric("Orders", f"{k['orders']:,}")
-    cols[3].metric("Revenue", f"{k['revenue']:,.0f}", help="Purchases minus refunds.")
-    cols[4].metric("Average order value", f"{k['average_order_value']:,.2f}")
-    cols[5].metric(
-        "Repeat rate",
-        f"{k['repeat_rate']:.0%}",
-        help="Share of buyers who placed two or more orders.",
-    )
+    kpis = [
+        ("Customers", f"{k['users']:,}", "People with at least one event."),
+        (
+            "Active customers",
+            f"{k['active_users']:,}",
+            f"Any activity in the last {ACTIVE_DAYS} days.",
+        ),
+        ("Orders", f"{k['orders']:,}", "Orders placed (order lines grouped by order)."),
+        ("Revenue", f"{k['revenue']:,.0f}" if money else "n/a", "Purchases minus refunds."),
+        ("Average order value", f"{k['average_order_value']:,.2f}" if money else "n/a", None),
+        ("Repeat rate", f"{k['repeat_rate']:.0%}", "Share of buyers with two or more orders."),
+    ]
+    for col, (label, value, why) in zip(st.columns(len(kpis)), kpis, strict=True):
+        col.metric(label, value, help=why)
+    if view.left_out_events:
+        st.caption(
+            f"The charts start on {view.charts_start:%d %b %Y}, where the bulk of the data begins; "
+            f"{view.left_out_events:,} earlier stray events are counted above but not drawn."
+        )
 
     word = period_word(view.every)
     st.subheader(f"Activity per {word}")
     metric = st.segmented_control(
         "Show",
-        list(TREND_METRICS),
+        [m for m in TREND_METRICS if money or m != "revenue"],
         format_func=TREND_METRICS.get,
         default="users",
         key="overview_trend_metric",
@@ -90,6 +94,6 @@ with showing_errors():
             f"Recency, frequency and spend as of {view.cutoff:%d %b %Y}, scored 1–5 against the "
             "other buyers. Customers who never bought count as Inactive."
         )
-        st.plotly_chart(rfm_chart(view.rfm))
+        st.plotly_chart(rfm_chart(view.rfm, with_revenue=money))
         with st.expander("How the groups are defined"):
             st.markdown("\n".join(f"- **{g}**: {rule}" for g, rule in RFM_RULES.items()))

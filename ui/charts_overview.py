@@ -174,7 +174,7 @@ def funnel_chart(funnel: pl.DataFrame) -> go.Figure:
     return fig
 
 
-def rfm_chart(summary: pl.DataFrame) -> go.Figure:
+def rfm_chart(summary: pl.DataFrame, *, with_revenue: bool = True) -> go.Figure:
     """Bars per classic RFM group: share of customers beside share of revenue."""
     groups = summary["rfm_group"].cast(pl.String).to_list()
     fig = go.Figure()
@@ -191,22 +191,30 @@ def rfm_chart(summary: pl.DataFrame) -> go.Figure:
             hovertemplate="%{y}: %{customdata:,} customers (%{x:.1f}%)<extra></extra>",
         )
     )
-    fig.add_trace(
-        go.Bar(
-            y=groups,
-            x=(100 * summary["share_revenue"]).to_list(),
-            orientation="h",
-            name="% of revenue",
-            marker={"color": "rgba(0,0,0,0)", "line": {"color": "#111827", "width": 1.5}},
-            hovertemplate="%{y}: %{x:.1f}% of revenue<extra></extra>",
-        )
-    )
+    if with_revenue:
+        fig.add_trace(_revenue_bars(summary, groups))
     fig.update_layout(
         barmode="group",
         height=320,
         margin=_MARGIN,
-        xaxis={"title": "% of customers (filled) and of revenue (outlined)", "ticksuffix": "%"},
+        xaxis={
+            "title": "% of customers (filled) and of revenue (outlined)"
+            if with_revenue
+            else "% of customers",
+            "ticksuffix": "%",
+        },
         yaxis={"autorange": "reversed"},
         legend={"orientation": "h", "y": 1.1, "x": 0},
     )
     return fig
+
+
+def _revenue_bars(summary: pl.DataFrame, groups: list[str]) -> go.Bar:
+    return go.Bar(
+        y=groups,
+        x=(100 * summary["share_revenue"]).to_list(),
+        orientation="h",
+        name="% of revenue",
+        marker={"color": "rgba(0,0,0,0)", "line": {"color": "#111827", "width": 1.5}},
+        hovertemplate="%{y}: %{x:.1f}% of revenue<extra></extra>",
+    )

@@ -8,7 +8,15 @@ import polars as pl
 import pytest
 
 from analytics.errors import NotEnoughData, SpecError
-from analytics.overview import activity_trend, cohort_retention, funnel, store_kpis, suggest_every
+from analytics.overview import (
+    activity_trend,
+    cohort_retention,
+    funnel,
+    main_start,
+    store_kpis,
+    store_overview,
+    suggest_every,
+)
 from analytics.schema import EVENTS_SCHEMA, empty_events
 
 
@@ -117,3 +125,19 @@ def test_customer_table_gets_a_clear_message():
 def test_suggest_every():
     assert suggest_every(events()) == "1w"  # 78 days
     assert suggest_every(events(ROWS[:4])) == "1d"
+
+
+def test_stray_early_events_are_left_out_of_the_charts_only():
+    # 200 views over 10 days in March, plus one stray event in January (as in the Taobao sample)
+    rows = [ev(f"u{i % 20}", D(2024, 3, 1 + i % 10), "view") for i in range(200)]
+    rows.append(ev("stray", D(2024, 1, 2), "view"))
+    for r in rows:
+        r["price"] = None  # no money in this data
+    assert main_start(events(rows)) == (D(2024, 3, 1), 1)
+    assert main_start(events(ROWS)) == (D(2024, 1, 3), 0)  # a normal start is kept
+    view = store_overview(events(rows))
+    assert view.every == "1d" and view.left_out_events == 1
+    assert view.trend["period"].min() == D(2024, 3, 1)
+    assert view.kpis["users"] == 21  # KPIs still count everyone
+    assert view.kpis["has_revenue"] is False and view.funnel is not None
+    assert view.rfm["users"].sum() == 21
