@@ -1,0 +1,579 @@
+"""Product recommendations: fit every recommender on one time split, compare them, serve lists.
+
+The flow (times UTC, windows in days)::
+
+    history up to cutoff - horizon ──base models──▶ candidates + features ─┐
+    purchases in (cutoff - horizon, cutoff] ───────────────────────────────┴▶ blend (P(buy))
+    history up to cutoff ──base models──▶ candidates + features ──blend──▶ buy_again/new/combined
+
+``evaluate_recommenders`` runs that flow at an evaluation cutoff and scores every model on the
+purchases of the following ``horizon``; ``fit_recommender`` + ``recommend_lists`` serve the lists.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analytics.errors import NotEnoughData
+from analytics.features import default_cutoff, to_utc
+from analytics.progress import Progress, no_progress, scaled
+from analytics.schema import EVENT_TIME, EVENT_TYPE, ITEM_ID, USER_ID, EventType
+from models.ranking import RANK, evaluate_ranking
+from models.recommend_base import History, OwnMostBoughtRecommender, build_history, top_n
+from models.recommend_blend import (
+    BaseModels,
+    BlendRanker,
+    FeatureTables,
+    build_candidates,
+    candidate_features,
+    feature_tables,
+    fit_base_models,
+)
+
+__all__ = [
+    "LISTS",
+    "MODEL_LABELS",
+    "Evaluation",
+    "FittedRecommender",
+    "RecommendConfig",
+    "evaluate_recommenders",
+    "fit_recommender",
+    "purchases_between",
+    "recommend_lists",
+    "resolve_horizon",
+    "segment_top_items",
+    "similar_items",
+]
+
+LISTS = ("combined", "buy_again", "new")
+MODEL_LABELS = {
+    "popularity": "Recent best sellers (baseline)",
+    "own_most_bought": "Customer's own most-bought items",
+    "buy_again": "Buy again (frequency x recency x repurchase rate)",
+    "knn": "Item-kNN (bought together)",
+    "ease": "EASE (item-item linear model)",
+    "als": "Matrix factorisation (ALS)",
+    "sasrec": "Self-attentive sequence model",
+    "blend": "Blend of all signals (LightGBM)",
+}
+
+
+@dataclass(frozen=True)
+class RecommendConfig:
+    """How to fit and evaluate. ``None`` horizons and windows are resolved from the data."""
+
+    k: int = 10
+    horizon_days: float | None = None
+    recent_days: float | None = None
+    seed: int = 7
+    sequential: bool = True
+    seq_epochs: int = 10
+    seq_max_seconds: float = 30.0
+    max_train_users: int = 4_000
+    candidates_per_model: int = 40
+    device: str = "auto"
+
+
+def resolve_horizon(span_days: float, horizon_days: float | None) -> float:
+    """The evaluation horizon: as asked, else a quarter of the history, between 1 and 91 days."""
+    if horizon_days is not None:
+        return float(horizon_days)
+    return float(np.clip(round(span_days / 4.0), 1.0, 91.0))
+
+
+def _recent_days(cfg: RecommendConfig, horizon: float) -> float:
+    return cfg.recent_days if cfg.recent_days is not None else max(horizon * 2.0 / 3.0, 1.0)
+
+
+def purchases_between(
+    events: pl.LazyFrame | pl.DataFrame, start: datetime, end: datetime
+) -> pl.DataFrame:
+    """``user_id, item_id`` bought in ``(start, end]`` (UTC), one row per pair."""
+    lf = events.lazy() if isinstance(events, pl.DataFrame) else events
+    return (
+        lf.filter(
+            (pl.col(EVENT_TIME) > start)
+            & (pl.col(EVENT_TIME) <= end)
+            & (pl.col(EVENT_TYPE).cast(pl.String) == EventType.PURCHASE.value)
+            & pl.col(USER_ID).is_not_null()
+            & pl.col(ITEM_ID).is_not_null()
+        )
+        .select(pl.col(USER_ID).cast(pl.String), pl.col(ITEM_ID).cast(pl.String))
+        .unique()
+        .collect()
+    )
+
+
+# --- fitting --------------------------------------------------------------------------------
+@dataclass
+class FittedRecommender:
+    """Base models and the two calibrated blends (own items, new items) as of ``cutoff``."""
+
+    history: History
+    models: BaseModels
+    tables: FeatureTables
+    buy_again_ranker: BlendRanker | None
+    new_ranker: BlendRanker | None
+    allowed: np.ndarray
+    horizon_days: float
+    cutoff: datetime
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def popular(self, k: int) -> np.ndarray:
+        """Item codes of the ``k`` recent best sellers still on sale (the fallback list)."""
+        pop = np.where(self.allowed, self.models.popularity.popularity_, -np.inf)
+        order = np.argsort(-pop, kind="stable")[:k]
+        return order[np.isfinite(pop[order])]
+
+
+def _label(cands: pl.DataFrame, history: History, truth: pl.DataFrame) -> np.ndarray:
+    pos = truth.join(history.users, on=USER_ID).join(history.items.select(ITEM_ID, "i"), on=ITEM_ID)
+    pos = pos.select("u", "i").with_columns(pl.lit(1, pl.Int8).alias("y"))
+    return cands.join(pos, on=["u", "i"], how="left")["y"].fill_null(0).to_numpy()
+
+
+def _fit_rankers(
+    events: pl.LazyFrame | pl.DataFrame,
+    train_models: BaseModels,
+    horizon: float,
+    cfg: RecommendConfig,
+) -> tuple[BlendRanker | None, BlendRanker | None]:
+    """Train the two blends on history up to ``train cutoff`` and labels in the next horizon."""
+    h = train_models.history
+    truth = purchases_between(events, h.cutoff, h.cutoff + timedelta(days=horizon))
+    users = np.unique(h.codes(truth[USER_ID]))
+    users = users[users >= 0]
+    if len(users) > cfg.max_train_users:
+        users = np.sort(
+            np.random.default_rng(cfg.seed).choice(users, cfg.max_train_users, replace=False)
+        )
+    if len(users) == 0:
+        return None, None
+    allowed = h.recent_items(_recent_days(cfg, horizon))
+    cands = build_candidates(
+        train_models, users, allowed=allowed, per_model=cfg.candidates_per_model
+    )
+    feats = candidate_features(cands, feature_tables(h, horizon))
+    label = _label(feats, h, truth)
+    owned = feats["owned"].to_numpy() > 0
+    rankers: list[BlendRanker | None] = []
+    for part in (owned, ~owned):
+        ok = part.sum() >= 50 and 0 < label[part].sum() < part.sum()
+        ranker = (
+            BlendRanker(seed=cfg.seed).fit(feats.filter(pl.Series(part)), label[part])
+            if ok
+            else None
+        )
+        rankers.append(ranker)
+    return rankers[0], rankers[1]
+
+
+def fit_recommender(
+    events: pl.LazyFrame | pl.DataFrame,
+    cutoff: datetime | date,
+    cfg: RecommendConfig = RecommendConfig(),
+    *,
+    horizon_days: float | None = None,
+    train_models: BaseModels | None = None,
+    progress: Progress = no_progress,
+) -> FittedRecommender:
+    """Fit the blends on the window before ``cutoff`` and the base models on all history."""
+    seconds: dict[str, float] = {}
+    end = to_utc(cutoff)
+    started = time.monotonic()
+    progress(0.0, "Reading the purchase history")
+    history = build_history(events, end)
+    horizon = resolve_horizon(history.span_days(), horizon_days or cfg.horizon_days)
+    train_end = end - timedelta(days=horizon)
+    if train_models is None or train_models.history.cutoff != train_end:
+        progress(0.1, "Fitting the recommenders on the validation window")
+        try:
+            train_models = fit_base_models(
+                build_history(events, train_end), horizon_days=horizon, seed=cfg.seed
+            )
+        except NotEnoughData:
+            train_models = None
+    progress(0.4, "Learning how to blend buy-again and new items")
+    rankers = _fit_rankers(events, train_models, horizon, cfg) if train_models else (None, None)
+    seconds["blend"] = time.monotonic() - started
+    progress(0.7, "Fitting the recommenders on the full history")
+    models = fit_base_models(history, horizon_days=horizon, seed=cfg.seed)
+    seconds["total"] = time.monotonic() - started
+    progress(1.0, "Recommenders ready")
+    return FittedRecommender(
+        history=history,
+        models=models,
+        tables=feature_tables(history, horizon),
+        buy_again_ranker=rankers[0],
+        new_ranker=rankers[1],
+        allowed=history.recent_items(_recent_days(cfg, horizon)),
+        horizon_days=horizon,
+        cutoff=end,
+        seconds=seconds,
+    )
+
+
+# --- serving --------------------------------------------------------------------------------
+def _scored_candidates(
+    fitted: FittedRecommender, users: np.ndarray, per_model: int
+) -> pl.DataFrame:
+    cands = build_candidates(fitted.models, users, allowed=fitted.allowed, per_model=per_model)
+    feats = candidate_features(cands, fitted.tables)
+    owned = feats["owned"].to_numpy() > 0
+    score = np.zeros(feats.height)
+    for part, ranker, fallback in (
+        (owned, fitted.buy_again_ranker, "s_buy_again"),
+        (~owned, fitted.new_ranker, "s_knn"),
+    ):
+        if not part.any():
+            continue
+        sub = feats.filter(pl.Series(part))
+        if ranker is not None:
+            score[part] = ranker.predict_proba(sub)
+        else:  # too little data to learn a blend: rank by the single best signal, scaled small
+            raw = sub[fallback].to_numpy()
+            score[part] = raw / (raw.max() + 1e-9) * 0.01
+    return feats.select("u", "i", "owned").with_columns(pl.Series("score", score))
+
+
+def _top_k(frame: pl.DataFrame, k: int, name: str) -> pl.DataFrame:
+    return (
+        frame.sort(["u", "score", "i"], descending=[False, True, False])
+        .group_by("u", maintain_order=True)
+        .head(k)
+        .with_columns(
+            pl.int_range(1, pl.len() + 1).over("u").alias(RANK), pl.lit(name).alias("list")
+        )
+    )
+
+
+def recommend_lists(
+    fitted: FittedRecommender,
+    user_ids: pl.Series | None = None,
+    *,
+    k: int = 10,
+    per_model: int = 40,
+    fallback: pl.DataFrame | None = None,
+    chunk_users: int = 5_000,
+) -> pl.DataFrame:
+    """``user_id, list, rank, item_id, score`` for every user (default: everyone in history).
+
+    ``score`` is the blend's probability of purchase within the horizon. Users without history,
+    and lists shorter than ``k``, are filled from the recent best sellers (``fallback``, when
+    given, holds ``user_id, item_id, score`` per user, e.g. their segment's best sellers).
+    """
+    h = fitted.history
+    ids = (
+        h.users[USER_ID]
+        if user_ids is None
+        else user_ids.cast(pl.String).unique(maintain_order=True)
+    )
+    codes = h.codes(ids)
+    known = np.unique(codes[codes >= 0])
+    parts = []
+    for start in range(0, len(known), chunk_users):
+        scored = _scored_candidates(fitted, known[start : start + chunk_users], per_model)
+        parts += [
+            _top_k(scored, k, "combined"),
+            _top_k(scored.filter(pl.col("owned") > 0), k, "buy_again"),
+            _top_k(scored.filter(pl.col("owned") == 0), k, "new"),
+        ]
+    names = h.items.select(pl.col("i"), pl.col(ITEM_ID))
+    users = h.users.select("u", USER_ID)
+    cols = [USER_ID, "list", RANK, ITEM_ID, "score"]
+    served = (
+        pl.concat(parts).join(users, on="u").join(names, on="i").select(cols)
+        if parts
+        else pl.DataFrame(
+            schema={
+                USER_ID: pl.String,
+                "list": pl.String,
+                RANK: pl.Int64,
+                ITEM_ID: pl.String,
+                "score": pl.Float64,
+            }
+        )
+    )
+    return _top_up(served, ids, fitted, k, fallback).select(cols)
+
+
+def _top_up(
+    served: pl.DataFrame,
+    ids: pl.Series,
+    fitted: FittedRecommender,
+    k: int,
+    fallback: pl.DataFrame | None,
+) -> pl.DataFrame:
+    """Fill the combined and new lists up to ``k`` with fallback items the user lacks."""
+    pop = fitted.popular(k * 2)
+    names = fitted.history.items[ITEM_ID].to_numpy()
+    pop_frame = pl.DataFrame({ITEM_ID: names[pop], "score": np.linspace(1e-4, 1e-5, len(pop))})
+    fill = pl.DataFrame({USER_ID: ids}).join(pop_frame, how="cross")
+    if fallback is not None and fallback.height:
+        seg = fallback.select(
+            USER_ID, ITEM_ID, (1e-4 + 1e-4 * pl.col("score").clip(0, 1)).alias("score")
+        )
+        fill = pl.concat([seg.join(pl.DataFrame({USER_ID: ids}), on=USER_ID, how="semi"), fill])
+    bought = fitted.history.frame.filter(pl.col("buy")).select("u", "i").unique()
+    bought = bought.join(fitted.history.users, on="u").join(
+        fitted.history.items.select("i", ITEM_ID), on="i"
+    )
+    out = [served.filter(pl.col("list") == "buy_again")]
+    for name in ("combined", "new"):
+        have = served.filter(pl.col("list") == name)
+        extra = fill.join(have, on=[USER_ID, ITEM_ID], how="anti")
+        if name == "new":
+            extra = extra.join(bought.select(USER_ID, ITEM_ID), on=[USER_ID, ITEM_ID], how="anti")
+        merged = pl.concat(
+            [have.select(USER_ID, ITEM_ID, "score"), extra.select(USER_ID, ITEM_ID, "score")]
+        )
+        merged = (
+            merged.unique([USER_ID, ITEM_ID], keep="first", maintain_order=True)
+            .sort([USER_ID, "score"], descending=[False, True], maintain_order=True)
+            .group_by(USER_ID, maintain_order=True)
+            .head(k)
+            .with_columns(
+                pl.int_range(1, pl.len() + 1).over(USER_ID).alias(RANK), pl.lit(name).alias("list")
+            )
+        )
+        out.append(merged)
+    return pl.concat([o.select(USER_ID, "list", RANK, ITEM_ID, "score") for o in out])
+
+
+# --- evaluation -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Evaluation:
+    """Every model scored on the same split.
+
+    ``table``: ``model, label, task`` (``all``: every purchase of the users who bought before
+    and after the cutoff; ``new``: only their first-time purchases), then the metrics.
+    ``chosen`` is the model with the best NDCG@K on ``all``; ``baseline`` is ``popularity``.
+    """
+
+    table: pl.DataFrame
+    chosen: str
+    cutoff: datetime
+    horizon_days: float
+    k: int
+    users: dict[str, int]
+    seconds: dict[str, float]
+    device: str
+
+    def metrics(self, model: str, task: str = "all") -> dict[str, float]:
+        row = self.table.filter((pl.col("model") == model) & (pl.col("task") == task))
+        return row.drop("model", "label", "task").to_dicts()[0] if row.height else {}
+
+    def lift(self, model: str, over: str = "popularity", task: str = "all") -> float | None:
+        """NDCG ratio of ``model`` over ``over`` (None when the peer scores 0)."""
+        a, b = self.metrics(model, task).get("ndcg"), self.metrics(over, task).get("ndcg")
+        return None if not a or not b else a / b
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "chosen": self.chosen,
+            "chosen_label": MODEL_LABELS.get(self.chosen, self.chosen),
+            "cutoff": self.cutoff.isoformat(),
+            "horizon_days": self.horizon_days,
+            "k": self.k,
+            "users": self.users,
+            "lift_over_popularity": self.lift(self.chosen),
+            "lift_over_own_most_bought": self.lift(self.chosen, "own_most_bought"),
+            "device": self.device,
+            "seconds": self.seconds,
+            "table": self.table.to_dicts(),
+        }
+
+
+def _lists_from_codes(users: np.ndarray, items: np.ndarray, history: History) -> pl.DataFrame:
+    k = items.shape[1]
+    frame = pl.DataFrame(
+        {
+            "u": np.repeat(users, k),
+            RANK: np.tile(np.arange(1, k + 1), len(users)),
+            "i": items.ravel(),
+        }
+    ).filter(pl.col("i") >= 0)
+    return (
+        frame.join(history.users, on="u")
+        .join(history.items.select("i", ITEM_ID), on="i")
+        .select(USER_ID, RANK, ITEM_ID)
+    )
+
+
+def _single_model_lists(
+    fitted: FittedRecommender, users: np.ndarray, k: int, seq: Any | None
+) -> dict[str, dict[str, pl.DataFrame]]:
+    """``{model: {task: recs}}``: new-task lists skip the user's own purchases."""
+    h, m = fitted.history, fitted.models
+    bought = h.bought()
+    scorers: dict[str, Any] = {
+        "popularity": m.popularity,
+        "own_most_bought": OwnMostBoughtRecommender().fit(h),
+        "buy_again": m.buy_again,
+        "knn": m.knn,
+        "ease": m.ease,
+        "als": m.als,
+    }
+    if seq is not None:
+        scorers["sasrec"] = seq
+    out: dict[str, dict[str, pl.DataFrame]] = {}
+    for name, model in scorers.items():
+        # the peer and the popularity baseline stay as defined; our models skip items off sale
+        allowed = None if name in ("popularity", "own_most_bought") else fitted.allowed
+        lists = {}
+        for task, exclude in (("all", None), ("new", bought)):
+            if task == "new" and name in ("own_most_bought", "buy_again"):
+                continue
+            items, _ = top_n(
+                model.score, users, k, n_items=h.n_items, exclude=exclude, allowed=allowed
+            )
+            lists[task] = _lists_from_codes(users, items, h)
+        out[name] = lists
+    return out
+
+
+def evaluate_recommenders(
+    events: pl.LazyFrame | pl.DataFrame,
+    cutoff: datetime | date | None = None,
+    cfg: RecommendConfig = RecommendConfig(),
+    *,
+    progress: Progress = no_progress,
+) -> tuple[Evaluation, FittedRecommender]:
+    """Fit everything at ``cutoff`` and score it on the purchases of the next horizon.
+
+    Without a cutoff, the evaluation cutoff is one horizon before the end of the data. Returns
+    the evaluation and the recommender fitted at the evaluation cutoff.
+    """
+    started = time.monotonic()
+    last = default_cutoff(events)
+    first_history = build_history(events, last)
+    horizon = resolve_horizon(first_history.span_days(), cfg.horizon_days)
+    end = to_utc(cutoff) if cutoff is not None else last - timedelta(days=horizon)
+    fitted = fit_recommender(
+        events, end, cfg, horizon_days=horizon, progress=scaled(progress, 0.0, 0.6)
+    )
+    h = fitted.history
+    truth_all = purchases_between(events, end, end + timedelta(days=horizon))
+    prior = h.frame.select("u").unique().join(h.users, on="u")
+    truth_all = truth_all.join(prior.select(USER_ID), on=USER_ID, how="semi")
+    if truth_all.height == 0:
+        raise NotEnoughData(
+            "Nobody with a history before the cutoff bought anything in the "
+            f"{horizon:.0f} days after it, so recommendations cannot be checked. Pick an "
+            "earlier cutoff or a longer horizon."
+        )
+    owned = h.frame.filter(pl.col("buy")).select("u", "i").unique().join(h.users, on="u")
+    owned = owned.join(h.items.select("i", ITEM_ID), on="i").select(USER_ID, ITEM_ID)
+    truth_new = truth_all.join(owned, on=[USER_ID, ITEM_ID], how="anti")
+    users = np.unique(h.codes(truth_all[USER_ID]))
+    seq, device = None, "CPU"
+    if cfg.sequential:
+        progress(0.6, "Training the self-attentive sequence model")
+        from models.recommend_seq import SelfAttentiveRecommender
+
+        seq = SelfAttentiveRecommender(
+            epochs=cfg.seq_epochs, max_seconds=cfg.seq_max_seconds, device=cfg.device, seed=cfg.seed
+        ).fit(h)
+        device = seq.report_.device
+    progress(0.8, "Scoring every model on the held-out window")
+    lists = _single_model_lists(fitted, users, cfg.k, seq)
+    served = recommend_lists(
+        fitted, h.users.filter(pl.col("u").is_in(pl.Series(users).implode()))[USER_ID], k=cfg.k
+    )
+    lists["blend"] = {
+        "all": served.filter(pl.col("list") == "combined"),
+        "new": served.filter(pl.col("list") == "new"),
+    }
+    pop = pl.DataFrame(
+        {ITEM_ID: h.items[ITEM_ID], "popularity": fitted.models.popularity.popularity_}
+    )
+    n_items = int(fitted.allowed.sum())
+    rows = []
+    for name, tasks in lists.items():
+        for task, recs in tasks.items():
+            truth = truth_all if task == "all" else truth_new
+            metrics = evaluate_ranking(recs, truth, k=cfg.k, n_items=n_items, item_popularity=pop)
+            rows.append({"model": name, "label": MODEL_LABELS[name], "task": task, **metrics})
+    table = pl.DataFrame(rows)
+    best = table.filter(pl.col("task") == "all").sort("ndcg", descending=True)["model"][0]
+    seconds = dict(fitted.seconds)
+    if seq is not None:
+        seconds["sasrec"] = seq.report_.seconds
+    seconds["evaluation_total"] = time.monotonic() - started
+    progress(1.0, "Evaluation done")
+    return (
+        Evaluation(
+            table=table,
+            chosen=best,
+            cutoff=end,
+            horizon_days=horizon,
+            k=cfg.k,
+            users={"all": truth_all[USER_ID].n_unique(), "new": truth_new[USER_ID].n_unique()},
+            seconds=seconds,
+            device=device,
+        ),
+        fitted,
+    )
+
+
+# --- item and segment views ---------------------------------------------------------------
+def similar_items(fitted: FittedRecommender, item_id: str, n: int = 10) -> pl.DataFrame:
+    """ "Customers who bought this also bought": ``item_id, similarity, together`` (co-buyers)."""
+    items = fitted.history.items
+    code = items.filter(pl.col(ITEM_ID) == str(item_id))["i"]
+    if code.len() == 0:
+        return pl.DataFrame(
+            schema={ITEM_ID: pl.String, "similarity": pl.Float32, "together": pl.Float32}
+        )
+    i = int(code[0])
+    knn = fitted.models.knn
+    codes, sims = knn.similar(i, n)
+    together = (
+        np.asarray(knn.cooccurrence_[i, codes].todense()).ravel() if len(codes) else np.zeros(0)
+    )
+    return pl.DataFrame(
+        {
+            ITEM_ID: items[ITEM_ID].to_numpy()[codes],
+            "similarity": sims,
+            "together": together.astype(np.float32),
+        }
+    )
+
+
+def segment_top_items(
+    fitted: FittedRecommender, segments: pl.DataFrame, k: int = 10, segment_col: str = "segment"
+) -> pl.DataFrame:
+    """Recent best sellers per segment: ``segment, rank, item_id, buyers, score``.
+
+    ``score`` is the share of the segment's members who bought the item (0..1).
+    """
+    h = fitted.history
+    window = fitted.models.popularity.window_days
+    buys = h.frame.filter(pl.col("buy") & (pl.col("age") <= window))
+    if buys.height == 0:
+        buys = h.frame.filter(pl.col("age") <= window)
+    members = segments.select(pl.col(USER_ID).cast(pl.String), pl.col(segment_col).alias("segment"))
+    members = members.join(h.users, on=USER_ID)
+    size = members.group_by("segment").agg(pl.len().alias("size"))
+    allowed = pl.Series(np.flatnonzero(fitted.allowed))
+    top = (
+        buys.filter(pl.col("i").is_in(allowed.implode()))
+        .join(members.select("u", "segment"), on="u")
+        .group_by("segment", "i")
+        .agg(pl.col("u").n_unique().alias("buyers"))
+        .join(size, on="segment")
+        .with_columns((pl.col("buyers") / pl.col("size")).alias("score"))
+        .sort(["segment", "buyers", "i"], descending=[False, True, False])
+        .group_by("segment", maintain_order=True)
+        .head(k)
+        .with_columns(pl.int_range(1, pl.len() + 1).over("segment").alias(RANK))
+    )
+    return top.join(h.items.select("i", ITEM_ID), on="i").select(
+        "segment", RANK, ITEM_ID, "buyers", "score"
+    )
