@@ -28,6 +28,7 @@ embedding of every user is computed as of the real cutoff (features and events u
 from __future__ import annotations
 
 import io
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
@@ -73,20 +74,26 @@ _MIN_TRAIN_USERS = 20  # below this the future-prediction task is noise; fall ba
 # --- configuration and data ---------------------------------------------------------------------
 @dataclass(frozen=True)
 class EmbeddingConfig:
-    """Model size and training schedule. ``max_seconds`` (if set) stops after the epoch that
-    crosses it; leave it ``None`` for runs that must be exactly reproducible."""
+    """Model size and training schedule.
+
+    ``max_seconds`` (if set) stops after the epoch that crosses it; leave it ``None`` for runs that
+    must be exactly reproducible. ``cpu_threads`` caps torch's CPU threads while training: the
+    layers are small, so a second thread gains little on a quiet laptop but costs up to 10x when
+    the cores are shared (threads spin at every op's barrier); ``None`` keeps torch's setting.
+    """
 
     dims: int = 32
-    hidden: int = 96
+    hidden: int = 64
     token_dim: int = 32
-    epochs: int = 14
-    batch_size: int = 256
-    learning_rate: float = 3e-3
+    epochs: int = 12
+    batch_size: int = 512
+    learning_rate: float = 4e-3
     weight_decay: float = 1e-5
     feature_mask_rate: float = 0.25
     event_drop_rate: float = 0.15
     future_weight: float = 1.0
     max_train_users: int = 40_000
+    cpu_threads: int | None = 1
     max_seconds: float | None = None
 
 
@@ -414,6 +421,41 @@ def _subsample(data: EmbeddingData, limit: int, generator: torch.Generator) -> t
     return torch.randperm(n, generator=generator)[:limit].sort().values
 
 
+class _AdamW:
+    """AdamW with a warm-up then cosine learning rate, in a few lines of tensor maths.
+
+    ``torch.optim`` imports ``torch._dynamo`` when the first optimizer is built, which takes 3-40 s
+    on a laptop CPU (longer than training the demo store); this avoids that import entirely.
+    """
+
+    def __init__(self, params: list[nn.Parameter], config: EmbeddingConfig, total: int) -> None:
+        self.params = params
+        self.lr, self.wd, self.total = config.learning_rate, config.weight_decay, max(total, 1)
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+        self.t = 0
+
+    def rate(self) -> float:
+        warm = max(1, self.total // 5)
+        if self.t <= warm:
+            return self.lr * self.t / warm
+        done = (self.t - warm) / max(1, self.total - warm)
+        return self.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(done, 1.0))))
+
+    @torch.no_grad()
+    def step(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8) -> None:
+        self.t += 1
+        lr = self.rate()
+        c1, c2 = 1 - beta1**self.t, 1 - beta2**self.t
+        for p, m, v in zip(self.params, self.m, self.v, strict=True):
+            if p.grad is None:
+                continue
+            m.mul_(beta1).add_(p.grad, alpha=1 - beta1)
+            v.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+            p.mul_(1 - lr * self.wd)
+            p.addcdiv_(m / c1, (v / c2).sqrt_().add_(eps), value=-lr)
+
+
 def train_user_embeddings(
     data: EmbeddingData,
     *,
@@ -437,25 +479,21 @@ def train_user_embeddings(
         "token_dim": config.token_dim,
     }
     model = UserEmbeddingModel(**model_args).to(device)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
     rows = _subsample(data, config.max_train_users, generator)
     steps_per_epoch = max(1, -(-len(rows) // config.batch_size))
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer,
-        max_lr=config.learning_rate,
-        total_steps=steps_per_epoch * config.epochs,
-        pct_start=0.2,
-    )
+    optimizer = _AdamW(list(model.parameters()), config, steps_per_epoch * config.epochs)
     curve: list[float] = []
-    for epoch in range(config.epochs):
-        curve.append(
-            _train_epoch(model, optimizer, scheduler, data, rows, device, config, generator)
-        )
-        progress((epoch + 1) / config.epochs, f"Learning user embeddings (epoch {epoch + 1})")
-        if config.max_seconds and time.perf_counter() - started > config.max_seconds:
-            break
+    threads = torch.get_num_threads()
+    if device.type == "cpu" and config.cpu_threads:
+        torch.set_num_threads(config.cpu_threads)
+    try:
+        for epoch in range(config.epochs):
+            curve.append(_train_epoch(model, optimizer, data, rows, device, config, generator))
+            progress((epoch + 1) / config.epochs, f"Learning user embeddings (epoch {epoch + 1})")
+            if config.max_seconds and time.perf_counter() - started > config.max_seconds:
+                break
+    finally:
+        torch.set_num_threads(threads)
     embeddings = embed_users(model.encoder, data.embed, device)
     return EmbeddingResult(
         user_ids=data.embed.user_ids,
@@ -473,8 +511,7 @@ def train_user_embeddings(
 
 def _train_epoch(
     model: UserEmbeddingModel,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    optimizer: _AdamW,
     data: EmbeddingData,
     rows: torch.Tensor,
     device: torch.device,
@@ -492,10 +529,9 @@ def _train_epoch(
         with autocast_context(device):
             outputs = model(*_corrupt(batch, config, generator))
         loss = _loss(outputs, batch[0], targets, mix, config)
-        optimizer.zero_grad(set_to_none=True)
+        model.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        scheduler.step()
         total, batches = total + float(loss.detach()), batches + 1
     return total / max(batches, 1)
 
