@@ -92,6 +92,7 @@ class TimeFormat:
     kind: str  # native | date | epoch_s | epoch_ms | epoch_us | text
     formats: tuple[str, ...] = ()
     share: float = 1.0  # share of sample values that parse
+    integral: bool = False  # epochs written as whole numbers
 
     @property
     def ambiguous(self) -> bool:
@@ -167,7 +168,7 @@ def _epoch_format(numbers: pl.Series) -> TimeFormat | None:
     for kind, scale in (("epoch_s", 1), ("epoch_ms", 1e3), ("epoch_us", 1e6)):
         # 1973 .. 2096: wide enough for any shop, narrow enough not to take ids for times
         if 1e8 * scale <= low and high <= 4e9 * scale:  # type: ignore[operator]
-            return TimeFormat(kind)
+            return TimeFormat(kind, integral=bool((numbers == numbers.round()).all()))
     return None
 
 

@@ -1,0 +1,255 @@
+"""Ingest speed and memory: our ingest vs a straightforward pandas version vs a bare polars read.
+
+    .venv/bin/python bench/ingest.py [--rows 1000000 10000000] [--formats csv parquet]
+
+Generates Taobao-like event logs (user, item, category, behaviour pv/cart/fav/buy, epoch seconds,
+price) of each size into a temporary folder (deleted afterwards), then runs every reader in its
+own subprocess so that each peak RSS (the worker's own ``ru_maxrss``) is its alone:
+
+- ``ours``: ``analytics.ingest.ingest_file`` (detection, mapping, parsing, rejects, items, report);
+- ``pandas``: the same parsing and cleaning written plainly with pandas;
+- ``polars_read``: a bare ``pl.read_csv`` / ``pl.read_parquet`` (no cleaning at all).
+
+Prints a table and writes ``bench/out/ingest.json``. Targets (issue 2): at least 8x faster than
+pandas on the 10M-row CSV, within 2x of the bare polars read, peak memory at most 3x the size of
+the canonical events frame. Timings on a shared machine are inflated by contention.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+KINDS = ("ours", "pandas", "polars_read")
+CHUNK = 1_000_000
+
+
+# --- data ---------------------------------------------------------------------------------------
+def generate(rows: int, folder: Path, formats: list[str], seed: int = 0) -> dict[str, Path]:
+    """Write an event log of ``rows`` rows as CSV and/or Parquet, chunk by chunk."""
+    import numpy as np
+    import polars as pl
+
+    rng = np.random.default_rng(seed)
+    paths = {fmt: folder / f"events_{rows}.{fmt}" for fmt in formats}
+    chunks = []
+    csv_file = open(paths["csv"], "wb") if "csv" in paths else None  # noqa: SIM115
+    try:
+        for start in range(0, rows, CHUNK):
+            n = min(CHUNK, rows - start)
+            chunk = pl.DataFrame(
+                {
+                    "user_id": rng.integers(1, max(rows // 50, 10), n),
+                    "item_id": rng.integers(1, 5_000_000, n),
+                    "category_id": rng.integers(1, 10_000, n),
+                    "behavior_type": rng.choice(
+                        ["pv", "cart", "fav", "buy"], n, p=[0.89, 0.055, 0.03, 0.025]
+                    ),
+                    "timestamp": rng.integers(1_511_500_000, 1_512_300_000, n),
+                    "price": np.round(rng.gamma(2.0, 20.0, n), 2),
+                }
+            )
+            if csv_file is not None:
+                chunk.write_csv(csv_file, include_header=start == 0)
+            if "parquet" in paths:
+                chunks.append(chunk)
+    finally:
+        if csv_file is not None:
+            csv_file.close()
+    if "parquet" in paths:
+        pl.concat(chunks).write_parquet(paths["parquet"])
+    return paths
+
+
+# --- workers (run in a subprocess each) ---------------------------------------------------------
+def work_ours(path: Path) -> tuple[int, int]:
+    from analytics.ingest import ingest_file
+
+    result = ingest_file(path)
+    assert result.report["rows_rejected"] == 0
+    return result.events.height, int(result.events.estimated_size())
+
+
+def work_pandas(path: Path) -> tuple[int, int]:
+    """The same parsing and cleaning, the way one writes it with pandas."""
+    import pandas as pd
+
+    ids = {"user_id": str, "item_id": str, "category_id": str, "behavior_type": str}
+    if path.suffix == ".csv":
+        df = pd.read_csv(path, dtype=ids)
+    else:
+        df = pd.read_parquet(path).astype(ids)
+    kinds = {"pv": "view", "cart": "cart", "fav": "fav", "buy": "purchase"}
+    out = pd.DataFrame(
+        {
+            "user_id": df["user_id"],
+            "event_time": pd.to_datetime(
+                pd.to_numeric(df["timestamp"], errors="coerce"), unit="s", utc=True
+            ),
+            "event_type": df["behavior_type"].str.strip().str.lower().map(kinds).fillna("other"),
+            "item_id": df["item_id"],
+            "category": df["category_id"],
+            "quantity": 1.0,
+            "price": pd.to_numeric(df["price"], errors="coerce"),
+        }
+    )
+    out["revenue"] = out["price"].where(out["event_type"] == "purchase")
+    out["order_id"] = None
+    bad = out["user_id"].isna() | out["event_time"].isna()
+    bad |= df["price"].notna() & out["price"].isna()
+    rejects = out.index[bad]
+    out = out[~bad].reset_index(drop=True)
+    out["event_type"] = out["event_type"].astype("category")
+    del rejects
+    return len(out), int(out.memory_usage(deep=True).sum())
+
+
+def work_polars_read(path: Path) -> tuple[int, int]:
+    import polars as pl
+
+    df = pl.read_csv(path) if path.suffix == ".csv" else pl.read_parquet(path)
+    return df.height, int(df.estimated_size())
+
+
+def worker(kind: str, path: Path) -> None:
+    import polars  # noqa: F401  (imports are not part of the timing)
+
+    if kind == "pandas":
+        import pandas  # noqa: F401
+    if kind == "ours":
+        import analytics.ingest  # noqa: F401
+    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    start = time.perf_counter()
+    rows, size = {"ours": work_ours, "pandas": work_pandas, "polars_read": work_polars_read}[kind](
+        path
+    )
+    seconds = time.perf_counter() - start
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(
+        json.dumps(
+            {
+                "rows": rows,
+                "frame_bytes": size,
+                "seconds": seconds,
+                "peak_rss": peak,
+                "import_rss": base_rss,
+            }
+        )
+    )
+
+
+def run(kind: str, path: Path) -> dict:
+    proc = subprocess.run(
+        [sys.executable, __file__, "--worker", kind, str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"{kind} on {path.name} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --- driver ---------------------------------------------------------------------------------------
+def bench(rows_list: list[int], formats: list[str]) -> list[dict]:
+    results = []
+    folder = Path(tempfile.mkdtemp(prefix="audiencelab-bench-ingest-"))
+    try:
+        for rows in rows_list:
+            print(f"generating {rows:,} rows ...", file=sys.stderr, flush=True)
+            paths = generate(rows, folder, formats)
+            for fmt, path in paths.items():
+                runs = {}
+                for kind in KINDS:
+                    print(f"  {fmt} {kind} ...", file=sys.stderr, flush=True)
+                    runs[kind] = run(kind, path)
+                results.append(summarise(rows, fmt, path.stat().st_size, runs))
+                print(table([results[-1]]), file=sys.stderr, flush=True)
+                path.unlink()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return results
+
+
+def summarise(rows: int, fmt: str, file_bytes: int, runs: dict[str, dict]) -> dict:
+    ours, pandas, bare = runs["ours"], runs["pandas"], runs["polars_read"]
+    canonical = ours["frame_bytes"]
+    return {
+        "rows": rows,
+        "format": fmt,
+        "file_mb": round(file_bytes / 1e6, 1),
+        "canonical_mb": round(canonical / 1e6, 1),
+        "runs": {
+            kind: {
+                "seconds": round(r["seconds"], 3),
+                "rows_per_s": round(r["rows"] / r["seconds"]),
+                "peak_rss_mb": round(r["peak_rss"] / 1e6, 1),
+                "import_rss_mb": round(r["import_rss"] / 1e6, 1),
+                "frame_mb": round(r["frame_bytes"] / 1e6, 1),
+            }
+            for kind, r in runs.items()
+        },
+        "speedup_vs_pandas": round(pandas["seconds"] / ours["seconds"], 2),
+        "time_vs_polars_read": round(ours["seconds"] / bare["seconds"], 2),
+        "peak_over_canonical": round(ours["peak_rss"] / canonical, 2),
+        "peak_above_imports_over_canonical": round(
+            (ours["peak_rss"] - ours["import_rss"]) / canonical, 2
+        ),
+    }
+
+
+def table(results: list[dict]) -> str:
+    head = f"{'rows':>11} {'fmt':>7} {'reader':>12} {'seconds':>8} {'rows/s':>11} {'peak MB':>8}"
+    lines = [head]
+    for res in results:
+        for kind, r in res["runs"].items():
+            lines.append(
+                f"{res['rows']:>11,} {res['format']:>7} {kind:>12} {r['seconds']:>8.2f} "
+                f"{r['rows_per_s']:>11,} {r['peak_rss_mb']:>8.0f}"
+            )
+        lines.append(
+            f"{'':>11} {'':>7} ours: {res['speedup_vs_pandas']}x faster than pandas, "
+            f"{res['time_vs_polars_read']}x the bare polars read, peak RSS "
+            f"{res['peak_over_canonical']}x the canonical frame ({res['canonical_mb']} MB; "
+            f"{res['peak_above_imports_over_canonical']}x above the import baseline)"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument(
+        "--formats", nargs="+", default=["csv", "parquet"], choices=["csv", "parquet"]
+    )
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "out" / "ingest.json")
+    parser.add_argument("--worker", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker[0], Path(args.worker[1]))
+        return
+    results = bench(args.rows, args.formats)
+    print(table(results))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {"note": "2 shared CPU cores; timings inflated by contention", "results": results},
+            indent=1,
+        )
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
