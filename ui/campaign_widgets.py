@@ -382,6 +382,12 @@ def show_simulation(ws: Workspace, dataset: str, spec: CampaignSpec | None, key:
             else f"{lvl}: {fmt.format(v['lower'])} to {fmt.format(v['upper'])}"
         )
         col.metric(label, fmt.format(v["mean"]), spread, delta_color="off")
+    if result.simulation.contacts == 0:
+        st.warning(
+            "At these numbers no depth pays off: lower the discount or the cost, or pick a "
+            "fixed share to contact.",
+            icon=":material/warning:",
+        )
     for note in result.notes:
         st.caption(note)
     left, right = st.columns(2)
