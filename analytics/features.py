@@ -264,6 +264,8 @@ def resolve_feature_spec(
 ) -> FeatureSpec:
     """Fill every ``None`` of ``spec`` from the history up to ``cutoff`` (one small query)."""
     cutoff = to_utc(cutoff)
+    if _is_resolved(spec):
+        return spec
     lf = prepared_history(events, cutoff)
     summary = lf.select(
         pl.col("_day").min().alias("first"),
@@ -300,20 +302,41 @@ def resolve_feature_spec(
     )
 
 
+def _is_resolved(spec: FeatureSpec) -> bool:
+    return None not in (
+        spec.windows_days,
+        spec.categories,
+        spec.event_types,
+        spec.prices_vary,
+        spec.discounts_seen,
+    )
+
+
 def _median_gap(lf: pl.LazyFrame) -> float | None:
     """Median over repeat buyers of their median days between purchase days."""
     gaps = (
-        lf.filter(pl.col("_type") == EventType.PURCHASE.value)
-        .select(USER_ID, "_day")
-        .unique()
-        .sort(USER_ID, "_day")
+        _purchase_gaps(lf)
         .group_by(USER_ID)
-        .agg(pl.col("_day").diff().dt.total_days().median().alias("gap"))
-        .select(pl.col("gap").median())
+        .agg(pl.col("_gap").median())
+        .select(pl.col("_gap").median())
         .collect()
         .item()
     )
     return None if gaps is None else float(gaps)
+
+
+def _purchase_gaps(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """``user_id, _gap``: days between each purchase day and the user's previous one.
+
+    A window ``diff().over`` on a sorted frame: several times cheaper than per-group list ops.
+    """
+    return (
+        lf.filter(pl.col("_type") == EventType.PURCHASE.value)
+        .select(USER_ID, pl.col("_day").cast(pl.Int32))
+        .unique()
+        .sort("_day")
+        .select(USER_ID, pl.col("_day").diff().over(USER_ID).cast(pl.Float64).alias("_gap"))
+    )
 
 
 def _top_categories(lf: pl.LazyFrame, n: int) -> tuple[str, ...]:
@@ -348,13 +371,24 @@ def build_user_features(
     )
     if spec.prices_vary or spec.discounts_seen:
         lf = lf.pipe(_with_relative_prices)
-    exprs = [*_core_exprs(), *_gap_exprs(), *_window_exprs(spec)]
+    exprs = [*_core_exprs(), *_window_exprs(spec)]
     if spec.prices_vary or spec.discounts_seen:
         exprs += _price_exprs()
     exprs += _category_exprs(spec.categories or ())
-    # one pass: a single group_by holds every aggregate (joins of several passes cost more)
-    out = lf.group_by(USER_ID).agg(exprs).pipe(_derived_features, spec).sort(USER_ID)
-    return _finalise(out.collect(), spec)
+    # one group_by holds every plain aggregate; the purchase gaps come from a sorted side frame
+    out = (
+        lf.group_by(USER_ID)
+        .agg(exprs)
+        .join(_gap_features(lf), on=USER_ID, how="left")
+        .pipe(_derived_features, spec)
+        .sort(USER_ID)
+    )
+    frame = out.collect()
+    if frame.height == 0:
+        raise NotEnoughData(
+            f"There are no events on or before {cutoff:%Y-%m-%d}; pick a later cutoff date."
+        )
+    return _finalise(frame, spec)
 
 
 _IS_BUY = pl.col("_type") == EventType.PURCHASE.value
@@ -384,14 +418,18 @@ def _core_exprs() -> list[pl.Expr]:
     ]
 
 
-def _gap_exprs() -> list[pl.Expr]:
-    """Gaps in days between consecutive purchase days (null for fewer than two)."""
-    gap = pl.col("_day").filter(_IS_BUY).unique().sort().diff().dt.total_days().cast(pl.Float64)
-    return [
-        gap.mean().alias("purchase_gap_mean_days"),
-        gap.median().alias("purchase_gap_median_days"),
-        gap.std(ddof=0).alias("purchase_gap_std_days"),
-    ]
+def _gap_features(lf: pl.LazyFrame) -> pl.LazyFrame:
+    """Mean, median and std of the gaps between purchase days (null for fewer than two)."""
+    gap = pl.col("_gap")
+    return (
+        _purchase_gaps(lf)
+        .group_by(USER_ID)
+        .agg(
+            gap.mean().alias("purchase_gap_mean_days"),
+            gap.median().alias("purchase_gap_median_days"),
+            gap.std(ddof=0).alias("purchase_gap_std_days"),
+        )
+    )
 
 
 def _window_exprs(spec: FeatureSpec) -> list[pl.Expr]:

@@ -249,3 +249,9 @@ def test_discount_share_counts_purchases_below_the_usual_price():
     assert row(f, "a")["discount_share"] == 0.0
     assert row(f, "b")["discount_share"] == 0.5
     assert row(f, "b")["price_level"] == pytest.approx(0.8)  # (10/10 + 6/10) / 2
+
+
+def test_a_resolved_spec_still_refuses_an_empty_history():
+    spec = resolve_feature_spec(frame(ROWS), CUTOFF)
+    with pytest.raises(NotEnoughData, match="no events on or before"):
+        build_user_features(frame(ROWS), date(2023, 1, 1), spec)
