@@ -191,6 +191,7 @@ def _show_audience_numbers(ws: Workspace, dataset: str, spec: AudienceSpec) -> N
         f"{summary.size:,}",
         f"{summary.share:.0%} of {summary.base:,} customers",
         delta_color="off",
+        delta_arrow="off",
     )
     if summary.value is not None:
         st.metric(f"Value ({summary.value_label})", f"{summary.value:,.0f}")
@@ -227,6 +228,7 @@ def show_uplift(ws: Workspace, dataset: str, key: str) -> None:
                 f"{m.get('qini', 0):.4f}",
                 f"learner: {info['learner']}{truth}",
                 delta_color="off",
+                delta_arrow="off",
             )
         for warning in payload.get("warnings", []):
             st.warning(warning, icon=":material/warning:")
@@ -381,7 +383,7 @@ def show_simulation(ws: Workspace, dataset: str, spec: CampaignSpec | None, key:
             if metric == "contacts"
             else f"{lvl}: {fmt.format(v['lower'])} to {fmt.format(v['upper'])}"
         )
-        col.metric(label, fmt.format(v["mean"]), spread, delta_color="off")
+        col.metric(label, fmt.format(v["mean"]), spread, delta_color="off", delta_arrow="off")
     if result.simulation.contacts == 0:
         st.warning(
             "At these numbers no depth pays off: lower the discount or the cost, or pick a "
@@ -411,6 +413,7 @@ def show_control_group(result: Any) -> None:
         f"{advice.control:,}",
         f"{advice.holdout_share:.0%} held out",
         delta_color="off",
+        delta_arrow="off",
     )
     c2.metric("Smallest effect it can detect", f"{advice.detectable_effect * 100:.2f} pts")
     c3.metric("Expected effect", f"{advice.expected_effect * 100:.2f} pts")
@@ -501,4 +504,5 @@ def show_saved_campaigns(ws: Workspace, dataset: str, key: str) -> None:
                 f"{lift.lift * 100:+.2f} pts",
                 f"{lift.confidence:.0%} CI {lift.lower * 100:+.2f} to {lift.upper * 100:+.2f}",
                 delta_color="off",
+                delta_arrow="off",
             )
