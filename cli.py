@@ -78,7 +78,15 @@ def cmd_uplift(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
 
 
 cmd_score: Handler = _not_built("score")
-cmd_recommend: Handler = _not_built("recommend")
+
+
+def cmd_recommend(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    from services.recommendation import RecommendSpec, run_recommendations, write_recommendations
+
+    spec = RecommendSpec(cutoff=args.cutoff, k=args.k)
+    result = run_recommendations(ws, args.dataset, spec, progress=_stderr_progress)
+    rows = write_recommendations(result, args.out, args.list)
+    return {**result.summary(), "list": args.list, "rows": rows, "out": str(args.out)}
 
 
 def _read_spec(path: Path) -> dict[str, Any]:
