@@ -55,7 +55,5 @@ def events_per_day_chart(per_day: pl.DataFrame) -> go.Figure:
             hovertemplate="%{x|%a %d %b %Y}: %{y:,} events<extra></extra>",
         )
     )
-    fig.update_layout(
-        height=_HEIGHT, margin=_MARGIN, yaxis_title="events per day", yaxis_rangemode="tozero"
-    )
+    fig.update_layout(height=_HEIGHT, margin=_MARGIN, yaxis_rangemode="tozero")
     return fig

@@ -24,7 +24,7 @@ def test_data_page_shows_the_demo_ingest_report(page: Any, app_server: AppServer
     assert _metric(page, "Rows read") == f"{report['rows_read']:,}"
     assert _metric(page, "Rows accepted") == f"{report['rows_accepted']:,}"
     assert _metric(page, "Users") == f"{report['users']:,}"
-    page.get_by_text("Events per day").wait_for()
+    page.get_by_text("Events per day", exact=True).wait_for()
     save_screenshot(page, "data_page")
 
 
