@@ -67,6 +67,8 @@ if add_tab.open:
             choice = show_mapping_editor(pending, key="mapping")
             if choice.name and ws.has_dataset(choice.name):
                 st.caption(f"This replaces the dataset '{choice.name}' and all it derived.")
+            if choice.missing:
+                st.caption(choice.missing)
             if st.button("Ingest", type="primary", disabled=not choice.ready):
                 with showing_errors(), progress_bar("Ingesting") as progress:
                     report = ingest_path(

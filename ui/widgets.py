@@ -220,7 +220,11 @@ class IngestChoice:
     shape: str
     mapping: dict[str, str] | None
     day_first: bool | None
-    ready: bool
+    missing: str  # what the user must still answer before ingesting; "" when ready
+
+    @property
+    def ready(self) -> bool:
+        return not self.missing
 
 
 _SHAPE_WORDS = {
@@ -315,8 +319,12 @@ def show_mapping_editor(pending: dict[str, Any], key: str) -> IngestChoice:
     for warning in detection.warnings:
         st.warning(warning, icon=":material/warning:")
     answered, day_first = _show_day_order(detection, key)
-    ready = bool(name) and answered
-    return IngestChoice(name, shape, None if mapping == proposed else mapping, day_first, ready)
+    missing = ""
+    if not answered:
+        missing = "Say how the dates are written (above) to ingest."
+    if not name:
+        missing = "Give the dataset a name to ingest."
+    return IngestChoice(name, shape, None if mapping == proposed else mapping, day_first, missing)
 
 
 _DAY_ORDER = {
