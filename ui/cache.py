@@ -13,15 +13,17 @@ import streamlit as st
 from analytics.schema import EVENT_TIME
 from analytics.workspace import Workspace
 
-__all__ = ["events_per_day", "events_preview", "rejects_csv"]
+__all__ = ["events_per_day", "frame_preview", "rejects_csv"]
 
 # --- datasets (Data page) ---------------------------------------------------------------------
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def events_preview(_ws: Workspace, dataset: str, fingerprint: str, rows: int = 100) -> pl.DataFrame:
-    """The first ``rows`` canonical events of a dataset."""
-    lf = _ws.scan_frame(dataset, "events")
+def frame_preview(
+    _ws: Workspace, dataset: str, fingerprint: str, table: str = "events", rows: int = 100
+) -> pl.DataFrame:
+    """The first ``rows`` rows of one of a dataset's tables (``events``, ``users`` ...)."""
+    lf = _ws.scan_frame(dataset, table)
     return pl.DataFrame() if lf is None else lf.head(rows).collect()
 
 

@@ -145,8 +145,9 @@ def show_profile(ws: Workspace, info: DatasetInfo) -> None:
     if per_day.height:
         right.markdown("**Events per day**")
         right.plotly_chart(charts_data.events_per_day_chart(per_day), key="per_day")
-    st.markdown("**Preview of the canonical events**")
-    st.dataframe(cache.events_preview(ws, info.name, info.fingerprint), height=300)
+    table = "users" if info.shape == Shape.CUSTOMERS else "events"
+    st.markdown(f"**Preview of the canonical {'customers' if table == 'users' else 'events'}**")
+    st.dataframe(cache.frame_preview(ws, info.name, info.fingerprint, table), height=300)
 
 
 # --- adding data ------------------------------------------------------------------------------

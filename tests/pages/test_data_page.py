@@ -171,3 +171,14 @@ def test_an_empty_workspace_says_where_to_start(workspace: Workspace) -> None:
     at = run_page(workspace, None)
     assert not at.exception, at.exception
     assert "Add data" in at.info[0].value
+
+
+def test_a_customer_table_shows_its_customers(workspace: Workspace, tmp_path: Path) -> None:
+    table = tmp_path / "crm.csv"
+    table.write_text("customer_id,segment,spend\nc1,gold,120\nc2,silver,40\nc3,gold,300\n")
+    ingest_path(workspace, table, name="crm", shape="customers")
+    at = run_page(workspace, "crm")
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert metric(at, "Rows read") == "3"
+    assert at.dataframe[0].value.shape[0] == 3
+    assert "**Preview of the canonical customers**" in [m.value for m in at.markdown]
