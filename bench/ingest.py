@@ -260,6 +260,11 @@ def main() -> None:
     results = bench(args.rows, args.formats)
     print(table(results))
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    if args.out.exists():  # keep earlier runs of other sizes/formats; replace the same ones
+        done = {(r["rows"], r["format"]) for r in results}
+        earlier = json.loads(args.out.read_text()).get("results", [])
+        results = [r for r in earlier if (r["rows"], r["format"]) not in done] + results
+        results.sort(key=lambda r: (r["rows"], r["format"]))
     args.out.write_text(
         json.dumps(
             {"note": "2 shared CPU cores; timings inflated by contention", "results": results},
