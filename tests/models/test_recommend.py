@@ -94,8 +94,14 @@ def test_cooccurrence_counts_and_similar_items() -> None:
 def test_top_n_excludes_and_filters() -> None:
     scores = np.array([[0.9, 0.8, 0.7, 0.1]], dtype=np.float32)
     excl = __import__("scipy.sparse", fromlist=["csr_matrix"]).csr_matrix(np.array([[1, 0, 0, 0]]))
-    items, sc = top_n(lambda u: scores, np.array([0]), 3, n_items=4, exclude=excl,
-                      allowed=np.array([True, True, False, True]))  # fmt: skip
+    items, sc = top_n(
+        lambda u: scores,
+        np.array([0]),
+        3,
+        n_items=4,
+        exclude=excl,
+        allowed=np.array([True, True, False, True]),
+    )
     assert items.tolist() == [[1, 3, -1]]
     assert np.isneginf(sc[0, 2])
 
@@ -112,9 +118,14 @@ def test_popularity_counts_recent_buyers() -> None:
 
 def test_buy_again_ranks_own_items_by_decayed_frequency() -> None:
     ev = _events(
-        [("A", "old", 0, "purchase"), ("A", "old", 1, "purchase"),
-         ("A", "fresh", 9, "purchase"), ("A", "fresh", 8, "purchase"), ("B", "other", 9, "purchase")]
-    )  # fmt: skip
+        [
+            ("A", "old", 0, "purchase"),
+            ("A", "old", 1, "purchase"),
+            ("A", "fresh", 9, "purchase"),
+            ("A", "fresh", 8, "purchase"),
+            ("B", "other", 9, "purchase"),
+        ]
+    )
     h = build_history(ev, CUT)
     ba = BuyAgainRecommender(half_life_days=2.0).fit(h)
     s = ba.score(np.array([0]))[0]
