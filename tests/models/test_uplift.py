@@ -78,7 +78,13 @@ def test_learners_recover_a_planted_binary_effect() -> None:
     assert gap == pytest.approx(0.30, abs=0.08)  # persuadable half vs the rest
     assert pred.mean() == pytest.approx(0.15, abs=0.04)  # calibrated level: half at +0.30
     assert model.metrics[model.learner]["qini"] > 0.5 * model.metrics["truth"]["qini"] > 0
-    assert set(model.metrics) == {"two_model", "x_learner", "transformed_outcome", "truth"}
+    assert set(model.metrics) == {
+        "two_model",
+        "x_learner",
+        "transformed_outcome",
+        "ensemble",
+        "truth",
+    }
     shap = np.abs(model.contributions(X[:200])[:, :-1]).mean(axis=0)
     assert shap.argmax() == 0  # what makes a customer persuadable: feature a
     # the raw uplift is exactly the SHAP sum (additive learners)
