@@ -14,9 +14,9 @@ Every learner's uplift is a weighted sum of raw LightGBM outputs (outcome models
 also for 0/1 outcomes), so tree SHAP of the uplift is the same weighted sum of each tree's SHAP
 values: exact, no surrogate. An ``ensemble`` (the mean of the two-model and X-learner uplift)
 competes too, at no extra training cost. More than two arms: one uplift model per treatment arm
-against the shared control. The best learner per arm is the one with the highest Qini on a held-out split; its
-uplift is then calibrated on that split (a linear map fitted by least squares with the arm
-indicator), which also gives the model uncertainty the campaign simulator draws from.
+against the shared control. The best learner per arm is the one with the highest Qini on a held-out
+split; its uplift is then calibrated on that split (``calibrate``), which also gives the model
+uncertainty the campaign simulator draws from.
 """
 
 from __future__ import annotations
