@@ -7,6 +7,7 @@ headless Chromium through Playwright. Reuse these fixtures for every page's brow
 - ``page``: a fresh tab on the app, waited until the first run has drawn.
 - ``open_page(page, "Segments")``: click a page's title in the sidebar navigation.
 - ``wait_for_app(page)``: wait until Streamlit has finished running the script.
+- ``metric_value(page, "Rows read")``: the text of the ``st.metric`` with that label.
 - ``save_screenshot(page, "data_page")``: ``bench/out/screens/data_page.png`` when
   ``AUDIENCELAB_SCREENSHOTS=1``.
 
@@ -205,6 +206,12 @@ def open_page(page: Any, title: str) -> None:
     if href:
         page.wait_for_url(href)
     wait_for_app(page)
+
+
+def metric_value(page: Any, label: str) -> str:
+    """The shown value of the first ``st.metric`` whose label contains ``label``."""
+    metric = page.get_by_test_id("stMetric").filter(has_text=label).first
+    return str(metric.get_by_test_id("stMetricValue").inner_text()).strip()
 
 
 def save_screenshot(page: Any, name: str) -> Path | None:

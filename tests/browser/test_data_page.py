@@ -7,23 +7,18 @@ from typing import Any
 import pytest
 
 from analytics.workspace import Workspace
-from tests.browser.conftest import AppServer, open_page, save_screenshot
+from tests.browser.conftest import AppServer, metric_value, open_page, save_screenshot
 
 pytestmark = pytest.mark.browser
-
-
-def _metric(page: Any, label: str) -> str:
-    metric = page.get_by_test_id("stMetric").filter(has_text=label).first
-    return str(metric.get_by_test_id("stMetricValue").inner_text()).strip()
 
 
 def test_data_page_shows_the_demo_ingest_report(page: Any, app_server: AppServer) -> None:
     report = Workspace(app_server.workspace).dataset("demo").report
 
     page.get_by_role("heading", name="Ingest report: demo").wait_for()
-    assert _metric(page, "Rows read") == f"{report['rows_read']:,}"
-    assert _metric(page, "Rows accepted") == f"{report['rows_accepted']:,}"
-    assert _metric(page, "Users") == f"{report['users']:,}"
+    assert metric_value(page, "Rows read") == f"{report['rows_read']:,}"
+    assert metric_value(page, "Rows accepted") == f"{report['rows_accepted']:,}"
+    assert metric_value(page, "Users") == f"{report['users']:,}"
     page.get_by_text("Events per day", exact=True).wait_for()
     save_screenshot(page, "data_page")
 
