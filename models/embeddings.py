@@ -6,18 +6,21 @@ inside the known history (no label ever comes from after the cutoff):
 
 - a pseudo-cutoff ``cutoff - horizon`` splits the history; the encoder sees the features and the
   last N events up to the pseudo-cutoff and must predict what the user does in the horizon after
-  it (log revenue, orders, active days, events per type, and the category mix of those events);
+  it (log revenue, orders, purchase events, active days and events);
 - at the same time it rebuilds all of its (standardised) features from a copy with a quarter of
   them masked out (denoising), so the vector also keeps tastes, price level and tenure that the
   next weeks alone would not reveal;
+- it also predicts the user's category mix over *all* categories (the history and the next
+  window), from the first three quarters of the embedding only, while the next-window numbers come
+  from the last quarter: taste and value each own part of the vector, so clustering sees both;
 - the encoder has two branches: an MLP over the aggregated features, and a light "deep sets"
   sequence branch (each event = event type + category embeddings + a projection of the log time
   gap, log age and log value; pooled by a masked mean and a learned attention) that sees the order
   and rhythm of recent events. Both meet in a bottleneck of ``dims`` numbers: the embedding.
 
-A transformer or GRU over the sequence would cost several times more on a laptop CPU and gained
-nothing measurable for segmentation on the demo store; a contrastive objective needs careful view
-design and says nothing about value. The predictive + denoising objective is cheap, seeded and
+A transformer or GRU over the sequence would cost several times more per epoch on a laptop CPU,
+where the whole demo store must train within a minute; a contrastive objective needs careful view
+design and by itself says nothing about value. The predictive + denoising objective is cheap, seeded and
 learns directions that matter for the future, which is what the segment quality targets ask for.
 
 ``nn.Module``s here hold only the forward pass; ``train_user_embeddings`` is a plain function that
@@ -139,7 +142,7 @@ class EmbeddingData:
     """What training needs: a training set as of the pseudo-cutoff, and every user as of the cutoff.
 
     ``targets`` (n_train, T) are standardised next-window numbers, ``target_categories``
-    (n_train, C) the category mix of next-window events (rows sum to 1, or 0 without events).
+    (n_train, C) the category mix of all events up to the cutoff (rows sum to 1, or 0 if none).
     Without enough history for a pseudo-cutoff, ``train`` is ``embed`` and the targets are empty.
     """
 
@@ -166,7 +169,7 @@ def _next_window_targets(
     user_ids: tuple[str, ...],
     vocab: Vocabulary,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[str, ...]]:
-    """What each user did in ``(start, end]``: standardised numbers and the category mix."""
+    """What each user did in ``(start, end]`` (standardised numbers) and their category mix."""
     window = events.lazy().filter((pl.col(EVENT_TIME) > start) & (pl.col(EVENT_TIME) <= end))
     is_buy = pl.col(EVENT_TYPE) == EventType.PURCHASE.value
     numbers = (
@@ -186,7 +189,9 @@ def _next_window_targets(
     x = np.log1p(numbers.select(names).to_numpy().astype(np.float64).clip(min=0))
     std = x.std(axis=0)
     x = (x - x.mean(axis=0)) / np.where(std > 1e-9, std, 1.0)
-    mix = _category_mix(window, index, vocab)
+    # taste: the category mix of everything the user did up to ``end`` (history + next window)
+    known = events.lazy().filter(pl.col(EVENT_TIME) <= end)
+    mix = _category_mix(known, index, vocab)
     return torch.from_numpy(x.astype(np.float32)), mix, names
 
 
@@ -305,7 +310,7 @@ class UserEncoder(nn.Module):
 
 
 class UserEmbeddingModel(nn.Module):
-    """The encoder plus the three self-supervised heads (features, next-window numbers, mix)."""
+    """The encoder plus three self-supervised heads: features, next-window numbers, taste."""
 
     def __init__(
         self,
@@ -322,12 +327,15 @@ class UserEmbeddingModel(nn.Module):
             n_features, n_category_ids, dims=dims, hidden=hidden, token_dim=token_dim
         )
 
-        def head(out: int) -> nn.Module:
-            return nn.Sequential(nn.Linear(dims, hidden), nn.GELU(), nn.Linear(hidden, out))
+        def head(out: int, inputs: int) -> nn.Module:
+            return nn.Sequential(nn.Linear(inputs, hidden), nn.GELU(), nn.Linear(hidden, out))
 
-        self.reconstruct = head(max(n_features, 1))
-        self.future = head(max(n_targets, 1))
-        self.next_categories = head(n_category_ids - 1)
+        # the first ``taste`` numbers carry the category taste, the rest value and activity, so
+        # neither can crowd the other out of the embedding
+        self.taste = dims - max(1, dims // 4)
+        self.reconstruct = head(max(n_features, 1), dims)
+        self.future = head(max(n_targets, 1), dims - self.taste)
+        self.categories = head(n_category_ids - 1, self.taste)
 
     def forward(
         self,
@@ -338,7 +346,8 @@ class UserEmbeddingModel(nn.Module):
         mask: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         z = self.encoder(features, event_type, category, continuous, mask)
-        return z, self.reconstruct(z), self.future(z), self.next_categories(z)
+        taste, value = z[:, : self.taste], z[:, self.taste :]
+        return z, self.reconstruct(z), self.future(value), self.categories(taste)
 
 
 # --- training -----------------------------------------------------------------------------------
