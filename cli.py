@@ -66,7 +66,30 @@ def _not_built(verb: str) -> Handler:
     return handler
 
 
-cmd_segment: Handler = _not_built("segment")
+def cmd_segment(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    from services.segmentation import SegmentSpec, ari_vs_truth, run_segmentation
+
+    spec = SegmentSpec(k=args.k, cutoff=args.cutoff)
+    result = run_segmentation(ws, args.dataset, spec, progress=_stderr_progress)
+    summary = result.summary()
+    ari = ari_vs_truth(ws, args.dataset, result.segments)
+    if ari is not None:
+        summary["ari_vs_truth"] = round(ari, 4)
+    if args.out is not None:
+        summary["out"] = str(_write_segments_out(result.segments.drop("segment_name"), args.out))
+    return summary
+
+
+def _write_segments_out(df: Any, path: Path) -> Path:
+    """Write a polars frame as CSV, or Parquet when the path ends in .parquet."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".parquet":
+        df.write_parquet(path)
+    else:
+        df.write_csv(path)
+    return path
+
+
 cmd_train: Handler = _not_built("train")
 
 
