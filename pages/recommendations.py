@@ -1,11 +1,41 @@
-"""Recommendations page (placeholder until the real page lands): says what it will show."""
+"""Recommendations page: what the store would show each customer and segment, and how good it is."""
 
 import streamlit as st
 
+from ui import recs_widgets as rw
+from ui import state
+from ui.widgets import showing_errors
+
+KEY = "recs"
+
 st.title("Recommendations")
-st.info(
-    "This page will show the products each customer is most likely to want next (buy again, or "
-    "new to them), with how much better these lists do than simply recommending best sellers."
-)
-st.write("It needs a dataset first: load the demo store or upload your own file on the Data page.")
-st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
+ws, dataset = state.workspace(), state.dataset_name()
+if dataset is None:
+    st.info("Recommendations need a dataset: load the demo store or upload your own file first.")
+    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
+    st.stop()
+
+with showing_errors():
+    result = rw.cached_result(ws, dataset)
+    if result is None:
+        st.write(
+            "Two lists per customer: **buy again** (what they are likely to re-order) and "
+            "**new for you** (products they have not bought yet), mixed by their chance of "
+            "purchase. Every recommender is first checked on a held-out window against simply "
+            "showing the best sellers."
+        )
+    rw.show_run_button(ws, dataset, done=result is not None, key=KEY)
+    if result is not None:
+        rw.show_verdict(result)
+
+        st.header("How good are the lists?", divider="gray")
+        rw.show_model_comparison(result)
+
+        st.header("One customer", divider="gray")
+        item = rw.show_user_lookup(ws, dataset, result, KEY)
+
+        st.subheader("Customers who bought this also bought")
+        rw.show_similar_items(ws, dataset, item, KEY)
+
+        st.header("Best sellers per segment", divider="gray")
+        rw.show_segment_top_items(ws, dataset)
