@@ -33,7 +33,7 @@ import polars as pl
 from analytics.errors import IngestError, MappingError
 from analytics.mapping import MAPPABLE, TimeFormat, auto_map, infer_time_format, map_side_table
 from analytics.progress import Progress, no_progress
-from analytics.readers import EXTRA, LINE, Sniff, Source, open_source, sniff_file
+from analytics.readers import EXTRA, LINE, WHITESPACE, Sniff, Source, open_source, sniff_file
 from analytics.schema import (
     ARM,
     CAMPAIGN_ID,
@@ -241,7 +241,8 @@ def ingest_file(
     sniff = detection.sniff
     assert sniff is not None
     progress(0.1, "Reading the file")
-    with open_source(path, sniff) as source:
+    dtypes = _scan_dtypes(spec, sniff) if spec.shape != Shape.CUSTOMERS else None
+    with open_source(path, sniff, dtypes) as source:
         if spec.shape == Shape.CUSTOMERS:
             result = _ingest_customers(source, spec, sniff)
         else:
@@ -257,7 +258,12 @@ def _ingest_events(
 ) -> IngestResult:
     clock = _Clock()
     plan = _EventPlan(source, spec, sniff)
-    good, bad = plan.collect()
+    try:
+        good, bad = plan.collect()
+    except _TypedScanFailed:
+        assert source.plain is not None  # some value did not parse: read it all as text
+        plan = _EventPlan(source.plain(), spec, sniff)
+        good, bad = plan.collect()
     clock.lap("read_parse")
     progress(0.7, "Checking rows")
     good, bad, time_warnings = plan.settle_dates(good, bad)
@@ -288,6 +294,33 @@ def _ingest_events(
         report=report,
         anonymous=anonymous,
     )
+
+
+_PLAIN_NUMBER = r"^-?\d+(\.\d+)?$"
+
+
+def _scan_dtypes(spec: IngestSpec, sniff: Sniff) -> dict[str, pl.DataType]:
+    """Columns a delimited file can parse while scanning: numbers whose sample is plain."""
+    if sniff.format != "csv" or sniff.layout is None or sniff.layout.delimiter == WHITESPACE:
+        return {}
+    dtypes: dict[str, pl.DataType] = {}
+    for canonical, dtype, pattern in (
+        (QUANTITY, pl.Float64(), _PLAIN_NUMBER),
+        (PRICE, pl.Float64(), _PLAIN_NUMBER),
+        (REVENUE, pl.Float64(), _PLAIN_NUMBER),
+        (EVENT_TIME, pl.Int64(), r"^\d{9,16}$"),  # whole epoch numbers
+    ):
+        source = spec.mapping.get(canonical)
+        if source is None or source in dtypes:
+            continue
+        sample = sniff.sample.get_column(source).drop_nulls()
+        if sample.len() and sample.str.contains(pattern).all():
+            dtypes[source] = dtype
+    return dtypes
+
+
+class _TypedScanFailed(Exception):
+    """A column scanned as a number held something else: rescan everything as text."""
 
 
 class _Clock:
@@ -338,6 +371,8 @@ class _EventPlan:
         return _id_expr(self._raw(canonical), self._sample(canonical))
 
     def number(self, canonical: str) -> pl.Expr:
+        if self.m[canonical] in self.source.typed:
+            return self._raw(canonical).cast(pl.Float64)
         return _number_expr(self._raw(canonical), self._sample(canonical), self.sniff)
 
     def times(self) -> tuple[pl.Expr, pl.Expr | None]:
@@ -498,6 +533,8 @@ class _EventPlan:
         try:
             good_df, bad_df = pl.collect_all([good, bad], engine="streaming")
         except pl.exceptions.PolarsError as err:
+            if self.source.typed:
+                raise _TypedScanFailed from err
             raise IngestError(f"The file could not be read to the end: {err}") from None
         return good_df, bad_df
 

@@ -21,7 +21,7 @@ import shutil
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -89,9 +89,11 @@ class Source:
     """The whole file as a lazy frame: the source columns, ``LINE`` and, for text, ``EXTRA``."""
 
     lazy: pl.LazyFrame
-    text: bool  # every source column is a raw string
+    text: bool  # source columns are raw text (except those in ``typed``)
     raw_columns: list[str]  # the columns joined into a rejected row's ``raw`` text
     raw_separator: str
+    typed: dict[str, pl.DataType] = field(default_factory=dict)  # columns parsed while scanning
+    plain: Callable[[], Source] | None = None  # the same file with every column as text
 
 
 # --- sniffing -----------------------------------------------------------------------------------
@@ -421,8 +423,15 @@ def _dedupe(names: list[str]) -> list[str]:
 
 # --- opening the whole file ----------------------------------------------------------------------
 @contextlib.contextmanager
-def open_source(path: Path, sniff: Sniff) -> Iterator[Source]:
-    """Yield the whole file as a lazy ``Source``; temporary files live until the block ends."""
+def open_source(
+    path: Path, sniff: Sniff, dtypes: dict[str, pl.DataType] | None = None
+) -> Iterator[Source]:
+    """Yield the whole file as a lazy ``Source``; temporary files live until the block ends.
+
+    ``dtypes`` asks a delimited text file to parse those columns while scanning (the fast path);
+    a value that does not parse then fails the collect, and ``Source.plain`` gives the
+    all-text scan to retry with.
+    """
     path = Path(path)
     if sniff.format == "parquet":
         lf = pl.scan_parquet(path).with_row_index(_ROW)
@@ -441,7 +450,7 @@ def open_source(path: Path, sniff: Sniff) -> Iterator[Source]:
         elif layout.delimiter == WHITESPACE:
             yield _whitespace_source(text_path, layout, sniff.columns)
         else:
-            yield _delimited_source(text_path, layout, sniff.columns)
+            yield _delimited_source(text_path, layout, sniff.columns, dtypes or {})
 
 
 def _typed_source(lf: pl.LazyFrame, columns: list[str], *, offset: int) -> Source:
@@ -459,8 +468,10 @@ def _read_excel(path: Path) -> pl.DataFrame:
     return frame.rename({c: _clean_name(c, i) for i, c in enumerate(frame.columns)})
 
 
-def _delimited_source(text_path: Path, layout: TextLayout, columns: list[str]) -> Source:
-    schema = {**dict.fromkeys(columns, pl.String), EXTRA: pl.String}
+def _delimited_source(
+    text_path: Path, layout: TextLayout, columns: list[str], dtypes: dict[str, pl.DataType]
+) -> Source:
+    schema = {**{c: dtypes.get(c, pl.String()) for c in columns}, EXTRA: pl.String()}
     lf = pl.scan_csv(
         text_path,
         has_header=False,
@@ -476,11 +487,21 @@ def _delimited_source(text_path: Path, layout: TextLayout, columns: list[str]) -
     line = pl.col(_ROW).cast(pl.Int64) + first_line
     if layout.quoted:  # a quoted field may hold line breaks: count them into later line numbers
         breaks = pl.sum_horizontal(
-            pl.col(c).str.count_matches("\n", literal=True).fill_null(0) for c in columns
+            pl.col(c).str.count_matches("\n", literal=True).fill_null(0)
+            for c in columns
+            if c not in dtypes
         )
         line = line + breaks.cum_sum() - breaks
     lf = lf.with_columns(line.alias(LINE)).drop(_ROW)
-    return Source(lazy=lf, text=True, raw_columns=columns, raw_separator=layout.delimiter)
+    plain = (lambda: _delimited_source(text_path, layout, columns, {})) if dtypes else None
+    return Source(
+        lazy=lf,
+        text=True,
+        raw_columns=columns,
+        raw_separator=layout.delimiter,
+        typed=dict(dtypes),
+        plain=plain,
+    )
 
 
 def _whitespace_source(text_path: Path, layout: TextLayout, columns: list[str]) -> Source:

@@ -469,3 +469,41 @@ def test_empty_and_missing_files(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(json.dumps([{"a": 1}]))
     with pytest.raises(IngestError, match="JSON lines"):
         detect_file(tmp_path / "a.json")
+
+
+def test_crlf_decimal_comma_and_currency(tmp_path: Path) -> None:
+    text = "user;event;time;price\r\nu1;buy;2023-05-01;2,50\r\nu2;buy;2023-05-02;1.234,00\r\n"
+    result = ingest_file(write(tmp_path, "eu.csv", text))
+    assert result.events.get_column("price").to_list() == [2.5, 1234.0]
+    assert result.events.get_column("user_id").to_list() == ["u1", "u2"]
+    text = 'user,event,time,price\nu1,buy,2023-05-01,$1.50\nu2,buy,2023-05-02,"$1,200.00"\n'
+    result = ingest_file(write(tmp_path, "us.csv", text))
+    assert result.events.get_column("price").to_list() == [1.5, 1200.0]
+
+
+def test_float_customer_ids_and_negative_price_adjustments(tmp_path: Path) -> None:
+    text = (
+        "order,sku,qty,date,unit_price,customer\n"
+        "A1,S1,1,2011-01-04 10:00,-11062.06,\n"
+        "1,S1,2,2011-01-04 10:00,5.0,17850.0\n"
+    )
+    result = ingest_file(write(tmp_path, "adj.csv", text))
+    assert result.events.get_column("user_id").to_list() == ["17850"]
+    assert result.anonymous.get_column("event_type").cast(pl.String).to_list() == ["other"]
+    assert result.report["revenue_total"] == pytest.approx(10.0 - 11062.06)
+
+
+def test_bad_value_after_the_sample_falls_back_to_text_scan(tmp_path: Path) -> None:
+    """Numbers are parsed while scanning when the sample is clean; a later bad value still
+    becomes a reject with its line, not an error and not a silent null."""
+    rows = [f"u{i},buy,{1511544070 + i},1.5" for i in range(1500)]
+    rows[1400] = "u1400,buy,1511545470,N/A"
+    rows[1450] = "u1450,buy,soon,2"
+    path = write(tmp_path, "late.csv", "user,event,ts,price\n" + "\n".join(rows) + "\n")
+    result = ingest_file(path)
+    assert result.rejects.select("line", "reason").rows() == [
+        (1402, "unreadable price"),
+        (1452, "unreadable time"),
+    ]
+    assert result.report["rows_accepted"] == 1498
+    assert result.report["revenue_total"] == pytest.approx(1498 * 1.5)
