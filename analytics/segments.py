@@ -77,9 +77,14 @@ def _kmeans(z: np.ndarray, k: int, spec: ClusterSpec) -> np.ndarray:
 
 
 def cluster_users(
-    embeddings: np.ndarray, spec: ClusterSpec = ClusterSpec(), value: np.ndarray | None = None
+    embeddings: np.ndarray,
+    spec: ClusterSpec = ClusterSpec(),
+    value: np.ndarray | None = None,
+    weights: np.ndarray | None = None,
 ) -> Clustering:
     """k-means segments of ``embeddings`` (n, d); ids ordered by mean ``value`` (descending).
+
+    ``weights`` (d,) multiply the standardised dimensions, to balance parts of an embedding.
 
     Every user gets exactly one segment. ``SpecError`` for a forced ``k`` below 2 or above the
     number of users; ``NotEnoughData`` with fewer than 4 users.
@@ -90,6 +95,8 @@ def cluster_users(
     if spec.k is not None and not 2 <= spec.k <= n:
         raise SpecError(f"The number of segments must be between 2 and {n}, not {spec.k}.")
     z = _standardise(embeddings)
+    if weights is not None:
+        z = z * np.asarray(weights, dtype=np.float64)[None, :]
     if spec.k is not None:
         labels, scores, chosen = _kmeans(z, spec.k, spec), {}, "forced"
     else:

@@ -20,8 +20,9 @@ inside the known history (no label ever comes from after the cutoff):
 
 A transformer or GRU over the sequence would cost several times more per epoch on a laptop CPU,
 where the whole demo store must train within a minute; a contrastive objective needs careful view
-design and by itself says nothing about value. The predictive + denoising objective is cheap, seeded and
-learns directions that matter for the future, which is what the segment quality targets ask for.
+design and by itself says nothing about value. The predictive + denoising objective is cheap,
+seeded, and learns directions that matter for the future as well as who the customer is.
+Clustering weighs the two parts (``services.segmentation.SegmentSpec.value_weight``).
 
 ``nn.Module``s here hold only the forward pass; ``train_user_embeddings`` is a plain function that
 takes the device, the seed and a config and returns an ``EmbeddingResult``. After training, the
@@ -332,10 +333,15 @@ class UserEmbeddingModel(nn.Module):
 
         # the first ``taste`` numbers carry the category taste, the rest value and activity, so
         # neither can crowd the other out of the embedding
-        self.taste = dims - max(1, dims // 4)
+        self.taste = self.taste_dims(dims)
         self.reconstruct = head(max(n_features, 1), dims)
         self.future = head(max(n_targets, 1), dims - self.taste)
         self.categories = head(n_category_ids - 1, self.taste)
+
+    @staticmethod
+    def taste_dims(dims: int) -> int:
+        """How many leading embedding numbers carry taste (the rest carry value and activity)."""
+        return dims - max(1, dims // 4)
 
     def forward(
         self,

@@ -44,7 +44,12 @@ from analytics.segments import (
 )
 from analytics.workspace import Workspace
 from models.device import select_device
-from models.embeddings import EmbeddingConfig, prepare_embedding_data, train_user_embeddings
+from models.embeddings import (
+    EmbeddingConfig,
+    UserEmbeddingModel,
+    prepare_embedding_data,
+    train_user_embeddings,
+)
 from models.projection import ProjectionSpec, project_2d
 from models.sequences import SequenceSpec
 
@@ -76,6 +81,10 @@ class SegmentSpec:
     k_range: tuple[int, int] = (4, 10)
     map_sample: int = 25_000
     max_seconds: float | None = None  # cap on embedding training (breaks exact reproducibility)
+    # how much the value/activity part of the embedding counts against the taste part when
+    # clustering: 0.5 keeps segments recognisable by taste (who they are) while still separating
+    # active from fading customers (see bench/segments.py for the trade-off)
+    value_weight: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -184,6 +193,7 @@ def run_segmentation(
         learned.embeddings,
         ClusterSpec(k=spec.k, k_range=spec.k_range, seed=spec.seed),
         value=revenue,
+        weights=_dimension_weights(learned.model_args, spec.value_weight),
     )
     t = lap("clustering", t)
     progress(0.92, "Profiling and naming segments")
@@ -209,6 +219,14 @@ def run_segmentation(
     _persist(ws, result, features, rfm, learned, spec)
     progress(1.0, f"{clustering.k} segments ready")
     return result
+
+
+def _dimension_weights(model_args: dict[str, Any], value_weight: float) -> np.ndarray:
+    """Weights of the embedding's taste dimensions (1) and value dimensions (``value_weight``)."""
+    dims = int(model_args["dims"])
+    weights = np.ones(dims)
+    weights[UserEmbeddingModel.taste_dims(dims) :] = value_weight
+    return weights
 
 
 def _cutoff(events: pl.DataFrame) -> datetime:
