@@ -90,7 +90,28 @@ def _write_segments_out(df: Any, path: Path) -> Path:
     return path
 
 
-cmd_train: Handler = _not_built("train")
+def _write_scores(df: Any, path: Path) -> Path:
+    """Scores as CSV, or Parquet when the path ends in .parquet."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix.lower() == ".parquet":
+        df.write_parquet(path)
+    else:
+        df.write_csv(path)
+    return path
+
+
+def cmd_train(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    from services.prediction import TrainSpec, train_predictor
+
+    spec = TrainSpec(target=args.target, cutoff=args.cutoff, horizon_days=args.horizon_days)
+    result = train_predictor(ws, args.dataset, spec, progress=_stderr_progress)
+    out = result.summary()
+    if args.scores_out:
+        # every user seen on or before the cutoff, so any label can be checked against it
+        out["scores_out"] = str(
+            _write_scores(result.scores.select("user_id", "score"), args.scores_out)
+        )
+    return out
 
 
 def cmd_uplift(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
@@ -100,7 +121,17 @@ def cmd_uplift(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
     return train_uplift(ws, args.dataset, spec, progress=_stderr_progress).summary()
 
 
-cmd_score: Handler = _not_built("score")
+def cmd_score(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
+    record = next((r for r in ws.list_records("model") if r.key == args.model), None)
+    if record is not None and record.payload.get("kind") == "uplift":
+        from services.campaigns import score_uplift_model
+
+        scores = score_uplift_model(ws, args.model, args.dataset)
+    else:
+        from services.prediction import score_with_model
+
+        scores = score_with_model(ws, args.model, args.dataset)
+    return {"rows": scores.height, "out": str(_write_scores(scores, args.out))}
 
 
 def cmd_recommend(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:

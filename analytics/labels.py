@@ -128,7 +128,7 @@ def choose_horizon(
         if horizon_days < 1:
             raise SpecError("The horizon must be at least one day.")
         h, why = int(horizon_days), f"you chose {horizon_days} days"
-    elif gap is not None and gap > 2 * default_h:
+    elif gap is not None and gap > 4 * default_h:
         h = _nice(gap)
         why = (
             f"customers typically buy every {gap:.0f} days, so a {default_h}-day horizon would "

@@ -112,8 +112,9 @@ class BetaGeo:
             return -ll + self.penalizer * float((params**2).sum())
 
         start = np.log([1.0, max(t.mean(), 1e-3), 1.0, 1.0])
-        best = optimize.minimize(negll, start, method="Nelder-Mead", options={"maxiter": 4000})
-        best = optimize.minimize(negll, best.x, method="L-BFGS-B")
+        best = optimize.minimize(negll, start, method="L-BFGS-B")
+        if not best.success:  # rare: fall back to the slower, derivative-free search
+            best = optimize.minimize(negll, best.x, method="Nelder-Mead", options={"maxiter": 4000})
         self.params_ = dict(zip(("r", "alpha", "a", "b"), np.exp(best.x).tolist(), strict=True))
         self.loglik_ = -float(best.fun) * counts.sum()
         return self

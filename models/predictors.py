@@ -105,7 +105,7 @@ class _GBMBase:
         early_stopping_rounds: int = 50,
         valid_fraction: float = 0.2,
         device: str = "auto",
-        n_jobs: int = 2,
+        n_jobs: int = 1,
         random_state: int = 7,
     ) -> None:
         self.n_estimators = n_estimators
@@ -471,6 +471,7 @@ class SplitRun:
     comparison: dict[str, Any] = field(default_factory=dict)
     sequence_state: bytes | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    feature_spec: FeatureSpec | None = None
 
     @property
     def feature_labels(self) -> dict[str, str]:
@@ -576,6 +577,7 @@ def fit_on_split(
     trainer = _TRAINERS[spec.target]
     run = trainer(lf, spec, feats, label_of, names, cuts, choice, progress)
     run.first_event = first
+    run.feature_spec = fspec
     timings["total"] = time.perf_counter() - started
     run.timings = timings
     return run
