@@ -149,14 +149,22 @@ def hillstrom_cli(rows: int, held_out: int) -> dict:
             "service (cli score unavailable)",
         )
     scores = pl.read_csv(out, schema_overrides={"user_id": pl.String})
-    # ingest numbers rows 1..n when the file has no id: row order = truth order
+    # ingest numbers rows 1..n when the file has no id column: join the truth on that number
+    truth = truth.with_row_index("row", offset=1).with_columns(
+        pl.col("row").cast(pl.String).alias("user_id")
+    )
+    joined = scores.join(truth, on="user_id")
     corr = {}
     for arm, col in (
         ("Mens E-Mail", "true_uplift_visit_mens"),
         ("Womens E-Mail", "true_uplift_visit_womens"),
     ):
-        s = scores.filter(pl.col("arm") == arm)["uplift"].to_numpy()
-        corr[arm] = float(np.corrcoef(s, truth[col].to_numpy()[: len(s)])[0, 1]) if len(s) else None
+        part = joined.filter(pl.col("arm") == arm)
+        corr[arm] = {
+            "corr": float(np.corrcoef(part["uplift"].to_numpy(), part[col].to_numpy())[0, 1]),
+            "mean_scored": float(part["uplift"].mean()),
+            "mean_planted": float(part[col].mean()),
+        }
     return {
         "rows": rows,
         "held_out": held_out,
