@@ -1,0 +1,66 @@
+"""AppTest of the Segments page on a small segmented demo workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from analytics.demo import DemoStore
+from analytics.workspace import Workspace
+from services.segmentation import SegmentSpec, run_segmentation
+from tests.services.test_segmentation import store_demo
+from ui import state
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = str(ROOT / "pages" / "segments.py")
+
+
+def run_page(ws: Workspace, dataset: str | None) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.session_state[state.WORKSPACE_DIR] = str(ws.root)
+    at.session_state[state.DATASET] = dataset
+    return at.run()
+
+
+@pytest.fixture(scope="module")
+def segmented_ws(small_demo: DemoStore, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    ws = Workspace(tmp_path_factory.mktemp("seg_page") / "ws")
+    store_demo(ws, small_demo)
+    run_segmentation(ws, "demo", SegmentSpec(epochs=1, dims=8, max_events=16, k=5))
+    return ws
+
+
+def test_page_shows_map_cards_and_rfm(segmented_ws: Workspace) -> None:
+    at = run_page(segmented_ws, "demo")
+    assert not at.exception, at.exception
+    assert not at.error
+    profiles = segmented_ws.read_json("demo", "segment_profiles")["profiles"]
+    text = " ".join(m.value for m in at.markdown)
+    for p in profiles:  # every segment card with its name
+        assert f"{p['segment']}. {p['name']}" in text
+    customers = [m.value for m in at.metric if m.label == "Customers"]
+    assert customers == [f"{p['size']:,}" for p in profiles]
+    # the map, one comparison chart per card, the RFM bars
+    assert len(at.get("plotly_chart")) == 1 + len(profiles) + 1
+    assert "5 segments" in " ".join(c.value for c in at.caption)
+
+
+def test_colouring_by_a_feature_reruns(segmented_ws: Workspace) -> None:
+    at = run_page(segmented_ws, "demo")
+    at.selectbox(key="segment_colour").set_value("orders").run()
+    assert not at.exception, at.exception
+
+
+def test_unsegmented_dataset_offers_to_run(workspace: Workspace, small_demo: DemoStore) -> None:
+    store_demo(workspace, small_demo)
+    at = run_page(workspace, "demo")
+    assert not at.exception, at.exception
+    assert any("No segments yet" in i.value for i in at.info)
+    assert at.button(key="run_segments")
+
+
+def test_no_dataset(workspace: Workspace) -> None:
+    at = run_page(workspace, None)
+    assert any("need a dataset" in i.value for i in at.info)

@@ -1,0 +1,101 @@
+"""The segment step end to end on a small demo store (tiny training config)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from analytics.demo import DemoStore
+from analytics.errors import DatasetNotFound, NotEnoughData, SpecError
+from analytics.workspace import Workspace
+from models.embeddings import load_state_dict
+from services.segmentation import (
+    SegmentSpec,
+    ari_vs_truth,
+    load_segmentation,
+    run_segmentation,
+    save_audience,
+)
+
+TINY = SegmentSpec(epochs=2, dims=8, max_events=16, k_range=(4, 7))
+
+
+def store_demo(ws: Workspace, store: DemoStore, name: str = "demo") -> None:
+    """The session's small demo store saved as ``name`` (no regeneration)."""
+    ws.save_dataset(
+        name,
+        shape="events",
+        source="test",
+        mapping={},
+        report={},
+        frames={"events": store.events, "users": store.users},
+    )
+    ws.write_frame(name, "truth", store.truth)
+
+
+@pytest.fixture(scope="module")
+def segmented(small_demo: DemoStore, tmp_path_factory: pytest.TempPathFactory):
+    ws = Workspace(tmp_path_factory.mktemp("seg") / "ws")
+    store_demo(ws, small_demo)
+    return ws, run_segmentation(ws, "demo", TINY)
+
+
+def test_every_user_with_history_gets_one_named_segment(segmented, small_demo) -> None:
+    _, result = segmented
+    seg = result.segments
+    users = small_demo.events["user_id"].n_unique()
+    assert seg.height == users and seg["user_id"].n_unique() == users
+    assert seg["segment"].null_count() == 0 and seg["x"].is_finite().all()
+    assert 4 <= result.k <= 7 and set(seg["segment"].unique()) == set(range(result.k))
+    names = [p.name for p in result.profiles]
+    assert len(set(names)) == len(names) and all(names)
+    assert sum(p.size for p in result.profiles) == users
+    assert sum(p.share_revenue for p in result.profiles) == pytest.approx(1.0, abs=1e-6)
+    assert all(p.rules and 0 < p.rules[0].precision <= 1 for p in result.profiles)
+    assert 0.0 < result.trustworthiness <= 1.0 and result.device.startswith("CPU")
+
+
+def test_artifacts_and_record_are_persisted_and_reopen(segmented) -> None:
+    ws, result = segmented
+    for name in ("features", "rfm", "segments", "embeddings", "segment_profiles"):
+        assert name in ws.list_artifacts("demo")
+    load_state_dict(ws.read_bytes("demo", "segment_embedder"))
+    again = load_segmentation(ws, "demo")
+    assert again is not None
+    assert again.segments.equals(result.segments)
+    assert [p.name for p in again.profiles] == [p.name for p in result.profiles]
+    assert again.profiles == result.profiles
+    payload = ws.get_record("run", "demo", "segment").payload
+    assert payload["k"] == result.k and "embeddings" in payload["timings"]
+    summary = result.summary()
+    assert summary["n_users"] == result.n_users and len(summary["segments"]) == result.k
+
+
+def test_ari_against_planted_types(segmented) -> None:
+    ws, result = segmented
+    ari = ari_vs_truth(ws, "demo", result.segments)
+    assert ari is not None and ari > 0.2  # tiny config: well above chance, far from the bench
+
+
+def test_forced_k_and_errors(segmented, small_demo) -> None:
+    ws, _ = segmented
+    store_demo(ws, small_demo, "demo_k3")
+    assert run_segmentation(ws, "demo_k3", SegmentSpec(k=3, epochs=1, dims=8)).k == 3
+    with pytest.raises(DatasetNotFound):
+        run_segmentation(ws, "nope", TINY)
+    with pytest.raises(NotEnoughData):
+        run_segmentation(ws, "demo_k3", SegmentSpec(cutoff=date(2000, 1, 1)))
+    assert load_segmentation(ws, "missing") is None
+
+
+def test_save_audience_from_a_selection(segmented) -> None:
+    ws, result = segmented
+    ids = result.segments["user_id"].head(5).to_list()
+    saved = save_audience(ws, "demo", "my picks!", [*ids, ids[0]])
+    assert saved == {"audience": "my_picks", "size": 5}
+    assert ws.read_frame("demo", "audience_my_picks")["user_id"].to_list() == ids
+    record = ws.get_record("audience", "demo", "my_picks")
+    assert record.payload["source"] == "map selection" and record.payload["size"] == 5
+    with pytest.raises(SpecError, match="empty"):
+        save_audience(ws, "demo", "none", [])

@@ -1,0 +1,159 @@
+"""Plotly builders and Streamlit glue for the Segments page (map, cards, RFM view)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from analytics.features import describe_feature
+from analytics.segments import SegmentProfile
+from analytics.workspace import Workspace
+from services.segmentation import SegmentationResult, load_segmentation
+
+__all__ = [
+    "MAX_MAP_POINTS",
+    "cached_segmentation",
+    "map_frame",
+    "rfm_groups_chart",
+    "segment_comparison_chart",
+    "segment_map_chart",
+    "selected_user_ids",
+    "show_segment_card",
+]
+
+MAX_MAP_POINTS = 200_000  # WebGL draws this many smoothly; beyond, a random sample is drawn
+_HOVER_FEATURES = ("orders", "revenue_total", "days_since_last_event", "avg_order_value")
+_PALETTE = (
+    "#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6",
+    "#9D755D", "#BAB0AC", "#1F77B4", "#2CA02C",
+)  # fmt: skip
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_segmentation(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> Any:
+    """The persisted segmentation (``stamp`` = the run record's time, so a rerun refreshes it)."""
+    return load_segmentation(_ws, dataset)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def map_frame(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> pl.DataFrame:
+    """Segments joined with hover features and any ``scores_<target>``, sampled to the cap."""
+    seg = _ws.read_frame(dataset, "segments")
+    if seg is None:
+        return pl.DataFrame()
+    feats = _ws.read_frame(dataset, "features")
+    if feats is not None:
+        keep = [c for c in feats.columns if c != "user_id" and feats[c].dtype.is_numeric()]
+        seg = seg.join(feats.select("user_id", *keep), on="user_id", how="left")
+    for name in _ws.list_artifacts(dataset):
+        if name.startswith("scores_"):
+            scores = _ws.read_frame(dataset, name)
+            if scores is not None and "score_100" in scores.columns:
+                col = pl.col("score_100").cast(pl.Float64).alias(f"score: {name[7:]}")
+                seg = seg.join(scores.select("user_id", col), on="user_id", how="left")
+    if seg.height > MAX_MAP_POINTS:
+        seg = seg.sample(MAX_MAP_POINTS, seed=7)
+    return seg
+
+
+def segment_map_chart(df: pl.DataFrame, colour: str) -> go.Figure:
+    """The customer map as WebGL points: one trace per segment, or one coloured by a number."""
+    hover = [c for c in _HOVER_FEATURES if c in df.columns]
+    custom = df.select("user_id", "segment_name", *hover).to_numpy()
+    lines = ["<b>%{customdata[0]}</b>", "%{customdata[1]}"] + [
+        f"{describe_feature(c)}: %{{customdata[{i + 2}]:,.0f}}" for i, c in enumerate(hover)
+    ]
+    template = "<br>".join(lines) + "<extra></extra>"
+    fig = go.Figure()
+    if colour == "segment":
+        for seg in sorted(df["segment"].unique().to_list()):
+            rows = (df["segment"] == seg).to_numpy()
+            sub = df.filter(pl.Series(rows))
+            fig.add_trace(
+                go.Scattergl(
+                    x=sub["x"], y=sub["y"], mode="markers", name=sub["segment_name"][0],
+                    marker={"size": 3, "color": _PALETTE[seg % len(_PALETTE)], "opacity": 0.7},
+                    customdata=custom[rows], hovertemplate=template,
+                )
+            )  # fmt: skip
+    else:
+        fig.add_trace(
+            go.Scattergl(
+                x=df["x"], y=df["y"], mode="markers", name=colour, customdata=custom,
+                marker={"size": 3, "color": df[colour].fill_null(np.nan).to_numpy(),
+                        "colorscale": "Viridis", "showscale": True, "opacity": 0.8,
+                        "colorbar": {"title": {"text": colour[:18]}}},
+                hovertemplate=template,
+            )
+        )  # fmt: skip
+    fig.update_layout(
+        height=560, margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode="lasso",
+        legend={"itemsizing": "constant", "orientation": "h", "y": -0.05},
+        xaxis={"visible": False}, yaxis={"visible": False},
+    )  # fmt: skip
+    return fig
+
+
+def selected_user_ids(event: Any) -> list[str]:
+    """User ids of the points picked with the lasso or the box (customdata[0])."""
+    points = getattr(getattr(event, "selection", None), "points", None) or []
+    return [str(p["customdata"][0]) for p in points if p.get("customdata")]
+
+
+def segment_comparison_chart(profile: SegmentProfile) -> go.Figure:
+    """Lift of the segment's most distinctive traits against everyone (1 = like everyone)."""
+    traits = list(profile.traits)[:5][::-1]
+    fig = go.Figure(
+        go.Bar(
+            x=[t.lift for t in traits], y=[t.label for t in traits], orientation="h",
+            marker_color=["#54A24B" if t.lift >= 1 else "#E45756" for t in traits],
+            hovertemplate="%{y}: %{x:.2f}x everyone<extra></extra>",
+        )
+    )  # fmt: skip
+    fig.add_vline(x=1.0, line_dash="dot", line_color="grey")
+    fig.update_layout(height=200, margin={"l": 0, "r": 0, "t": 0, "b": 0}, xaxis_title="x everyone")
+    return fig
+
+
+def show_segment_card(profile: SegmentProfile) -> None:
+    """One segment: size, value, rule, traits and a small comparison chart."""
+    with st.container(border=True):
+        st.markdown(f"**{profile.segment}. {profile.name}**")
+        a, b, c = st.columns(3)
+        a.metric("Customers", f"{profile.size:,}", f"{profile.share_users:.0%} of all", "off")
+        b.metric("Share of revenue", f"{profile.share_revenue:.0%}")
+        c.metric("Revenue per customer", f"{profile.revenue_per_user:,.0f}")
+        for rule in profile.rules:
+            st.caption(
+                f"Rule: {rule.text} — precision {rule.precision:.0%}, coverage {rule.coverage:.0%}"
+            )
+        if profile.top_categories:
+            cats = ", ".join(f"{c} ({s:.0%})" for c, s in profile.top_categories)
+            st.caption(f"Top categories: {cats}")
+        trend = profile.activity_trend
+        word = "growing" if trend > 1.1 else "cooling" if trend < 0.9 else "steady"
+        st.caption(f"Activity trend: {word} ({trend:.2f} recent vs earlier activity)")
+        if profile.traits:
+            st.plotly_chart(segment_comparison_chart(profile), key=f"cmp_{profile.segment}")
+
+
+def rfm_groups_chart(rfm: pl.DataFrame) -> go.Figure:
+    """Customers per classic RFM group."""
+    counts = rfm.group_by("rfm_group").agg(pl.len().alias("n")).sort("n", descending=True)
+    fig = go.Figure(go.Bar(x=counts["rfm_group"], y=counts["n"], marker_color="#4C78A8"))
+    fig.update_layout(height=300, margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title="customers")
+    return fig
+
+
+def result_caption(result: SegmentationResult) -> str:
+    """One line on how the segments were made."""
+    return (
+        f"{result.n_users:,} customers as of {result.cutoff[:10]} · {result.k} segments "
+        f"({'chosen by silhouette' if result.chosen_by == 'silhouette' else 'as asked'}) · "
+        f"map trustworthiness {result.trustworthiness:.2f} · trained on {result.device} in "
+        f"{result.seconds:.0f} s"
+    )
