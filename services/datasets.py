@@ -71,8 +71,8 @@ def ingest_path(
 ) -> dict[str, Any]:
     """Ingest ``path`` as dataset ``name`` (default: from the file name) and return the summary.
 
-    ``mapping`` entries (canonical -> source column) override the detected ones; the rest of the
-    detected mapping stays. Replaces an existing dataset of the same name.
+    ``mapping`` (canonical -> source column), when given, is the whole mapping and replaces the
+    detected one. Replaces an existing dataset of the same name.
     """
     path = Path(path)
     name = name or dataset_name_for(path)
