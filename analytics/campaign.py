@@ -246,9 +246,9 @@ def _draw_outcomes(
     cost = n_contacts[None, :] * econ.cost_per_contact + econ.discount * paid
     profit = econ.margin * rev - cost
     roi = np.divide(profit, cost, out=np.zeros_like(profit), where=cost > 0)
-    contacts = np.broadcast_to(n_contacts[None, :].astype(float), shape)
+    counts = np.broadcast_to(n_contacts[None, :].astype(float), shape)
     return {
-        "contacts": contacts, "incremental_conversions": conv, "incremental_revenue": rev,
+        "contacts": counts, "incremental_conversions": conv, "incremental_revenue": rev,
         "offer_cost": cost, "profit": profit, "roi": roi,
     }  # fmt: skip
 

@@ -184,10 +184,7 @@ class ArmModel:
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """Uplift as the learner outputs it (outcome units per user); ranks users."""
-        out = np.zeros(len(X))
-        for booster, weight in self.components:
-            out += weight * booster.predict(X, raw_score=True)
-        return out
+        return _raw(self.components, X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Calibrated uplift: the expected change in the outcome if this user is contacted."""
@@ -217,7 +214,7 @@ class UpliftFit:
 
     def predict_baseline(self, X: np.ndarray) -> np.ndarray:
         """Expected outcome without contact (clipped to [0, 1] for a binary outcome)."""
-        base = self.baseline.predict(X, raw_score=True)
+        base = np.asarray(self.baseline.predict(X, raw_score=True), dtype=float)
         return np.clip(base, 0.0, 1.0) if self.binary else base
 
 
@@ -289,7 +286,11 @@ def _learn(
 
 
 def _raw(components: list[tuple[lgb.Booster, float]], X: np.ndarray) -> np.ndarray:
-    return sum(w * b.predict(X, raw_score=True) for b, w in components)  # type: ignore[return-value]
+    """The uplift as a weighted sum of the boosters' raw outputs."""
+    out = np.zeros(len(X))
+    for booster, weight in components:
+        out += weight * np.asarray(booster.predict(X, raw_score=True), dtype=float)
+    return out
 
 
 def calibrate(
