@@ -93,7 +93,8 @@ class History:
         return frame.join(self.users, on=USER_ID, how="left")["u"].fill_null(-1).to_numpy()
 
     def span_days(self) -> float:
-        return float(self.frame["age"].max() or 0.0)
+        oldest = self.frame["age"].max()
+        return float(oldest) if isinstance(oldest, int | float) else 0.0
 
 
 def build_history(events: pl.LazyFrame | pl.DataFrame, cutoff: datetime | date) -> History:

@@ -10,6 +10,7 @@ most probable items of both. Ages and windows are in days.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -44,7 +45,7 @@ class BaseModels:
     ease: EASERecommender
     als: ALSRecommender
 
-    def scorers(self) -> dict[str, object]:
+    def scorers(self) -> dict[str, Any]:
         return {
             "knn": self.knn,
             "knn_recent": self.knn_recent,
@@ -338,7 +339,7 @@ class BlendRanker:
     def predict_proba(self, features: pl.DataFrame) -> np.ndarray:
         if features.height == 0:
             return np.zeros(0, dtype=np.float64)
-        return self.booster_.predict(_matrix(features), num_threads=self.threads)
+        return np.asarray(self.booster_.predict(_matrix(features), num_threads=self.threads))
 
     def importance(self) -> dict[str, float]:
         gain = self.booster_.feature_importance("gain")

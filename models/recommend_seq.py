@@ -61,7 +61,8 @@ class _SASRec(nn.Module):
         length = tokens.shape[1]
         pos = torch.arange(length, device=tokens.device)
         h = self.items(tokens) * (self.items.embedding_dim**0.5) + self.positions(pos)
-        h = self.encoder(h, mask=self.causal[:length, :length])
+        causal: torch.Tensor = self.causal  # type: ignore[assignment]
+        h = self.encoder(h, mask=causal[:length, :length])
         return self.norm(h) @ self.items.weight.T
 
 
@@ -144,7 +145,8 @@ class SelfAttentiveRecommender:
         return self
 
     def _out_of_time(self, started: float) -> bool:
-        return bool(self.max_seconds) and time.monotonic() - started > float(self.max_seconds)
+        limit = self.max_seconds
+        return limit is not None and limit > 0 and time.monotonic() - started > limit
 
     @torch.no_grad()
     def score(self, users: np.ndarray) -> np.ndarray:
