@@ -21,7 +21,7 @@ windows scale with the median gap between a customer's purchase days.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
@@ -85,8 +85,9 @@ def _nice(days: float) -> int:
 def _cadence(events: pl.LazyFrame, cutoff: datetime) -> tuple[int, float | None, bool]:
     """Span in days, median gap between purchase days of repeat buyers, transactions-only flag."""
     hist = events.filter(pl.col(EVENT_TIME) <= cutoff)
+    # the span starts where the data really starts: a few stray early events must not count
     stats = hist.select(
-        pl.col(EVENT_TIME).min().alias("first"),
+        pl.col(EVENT_TIME).dt.epoch("us").quantile(0.001, "lower").alias("first"),
         pl.col(EVENT_TYPE).cast(pl.String).is_in([_BUY, _REFUND]).all().alias("tx_only"),
     ).collect()
     first = stats["first"][0]
@@ -105,7 +106,8 @@ def _cadence(events: pl.LazyFrame, cutoff: datetime) -> tuple[int, float | None,
         .collect()
         .item()
     )
-    span = (cutoff.date() - first.date()).days + 1
+    first_day = datetime.fromtimestamp(first / 1e6, tz=UTC).date()
+    span = (cutoff.date() - first_day).days + 1
     return span, None if gap is None else float(gap), bool(stats["tx_only"][0])
 
 

@@ -96,8 +96,9 @@ class _GBMBase:
         self,
         *,
         n_estimators: int = 600,
-        learning_rate: float = 0.04,
+        learning_rate: float = 0.08,
         num_leaves: int = 15,
+        max_depth: int = 6,
         min_child_samples: int = 40,
         feature_fraction: float = 0.8,
         bagging_fraction: float = 0.8,
@@ -111,6 +112,7 @@ class _GBMBase:
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
+        self.max_depth = max_depth
         self.min_child_samples = min_child_samples
         self.feature_fraction = feature_fraction
         self.bagging_fraction = bagging_fraction
@@ -128,6 +130,7 @@ class _GBMBase:
                 "n_estimators",
                 "learning_rate",
                 "num_leaves",
+                "max_depth",
                 "min_child_samples",
                 "feature_fraction",
                 "bagging_fraction",
@@ -151,6 +154,8 @@ class _GBMBase:
             "objective": self.objective,
             "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves,
+            # shallow trees keep TreeSHAP (cost ~ depth²) well under the training time
+            "max_depth": self.max_depth,
             "min_child_samples": self.min_child_samples,
             "feature_fraction": self.feature_fraction,
             "bagging_fraction": self.bagging_fraction,
@@ -218,7 +223,9 @@ class GBMClassifier(_GBMBase):
                 "not do it). Try a longer horizon or an earlier cutoff."
             )
         self.booster_, X_val, y_val = self._train(X, y, eval_set, feature_names)
-        margin = self.booster_.predict(X_val, raw_score=True, num_iteration=self.best_iteration_)
+        margin = self.booster_.predict(
+            X_val, raw_score=True, num_iteration=self.best_iteration_, num_threads=self.n_jobs
+        )
         self.calibration_ = _platt(margin, np.asarray(y_val, dtype=float))
         self.classes_ = np.array([0, 1])
         return self
@@ -226,7 +233,10 @@ class GBMClassifier(_GBMBase):
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds of the boosted trees (before calibration): what SHAP values sum to."""
         return self.booster_.predict(
-            np.asarray(X, dtype=np.float64), raw_score=True, num_iteration=self.best_iteration_
+            np.asarray(X, dtype=np.float64),
+            raw_score=True,
+            num_iteration=self.best_iteration_,
+            num_threads=self.n_jobs,
         )
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
@@ -313,7 +323,10 @@ class GBMRevenue(_GBMBase):
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Log of the expected spend (Tweedie uses a log link): what SHAP values sum to."""
         return self.booster_.predict(
-            np.asarray(X, dtype=np.float64), raw_score=True, num_iteration=self.best_iteration_
+            np.asarray(X, dtype=np.float64),
+            raw_score=True,
+            num_iteration=self.best_iteration_,
+            num_threads=self.n_jobs,
         )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -323,8 +336,8 @@ class GBMRevenue(_GBMBase):
         """(lower, upper) per user, ordered and at least 0, with the mean inside."""
         X = np.asarray(X, dtype=np.float64)
         mean = self.predict(X)
-        lo = np.clip(self.lower_.predict(X), 0, None)
-        hi = np.clip(self.upper_.predict(X), 0, None)
+        lo = np.clip(self.lower_.predict(X, num_threads=self.n_jobs), 0, None)
+        hi = np.clip(self.upper_.predict(X, num_threads=self.n_jobs), 0, None)
         return np.minimum(lo, mean), np.maximum(hi, mean)
 
     def to_bytes(self) -> bytes:
@@ -384,7 +397,9 @@ class GBMCategory(_GBMBase):
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.booster_.predict(
-            np.asarray(X, dtype=np.float64), num_iteration=self.best_iteration_
+            np.asarray(X, dtype=np.float64),
+            num_iteration=self.best_iteration_,
+            num_threads=self.n_jobs,
         )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -637,7 +652,9 @@ class _PoissonGBM(_GBMBase):
 
     def predict(self, X) -> np.ndarray:
         return self.booster_.predict(
-            np.asarray(X, dtype=np.float64), num_iteration=self.best_iteration_
+            np.asarray(X, dtype=np.float64),
+            num_iteration=self.best_iteration_,
+            num_threads=self.n_jobs,
         )
 
 
@@ -668,7 +685,18 @@ def _train_binary(lf, spec, feats, labels, names, cuts, choice, progress) -> Spl
     scores = feats["score"].select(USER_ID).with_columns(score=final.predict_proba(X_sc)[:, 1])
     if spec.target == "purchase":
         progress(0.7, "Forecasting purchase counts")
-        expected, check = _count_model(lf, spec, feats, cuts, names, choice.horizon_days)
+        if choice.purchases_only and feats["score"]["bgnbd_expected"].max() > 0:
+            # order lines only: BG/NBD models customers dropping out, which a tree trained on an
+            # earlier (younger) window cannot extrapolate; it forecasts the purchase days
+            expected = feats["score"]["bgnbd_expected"].to_numpy()
+            counts = _purchase_days(lf, cuts["eval"], choice.horizon_days)
+            actual = ev.select(USER_ID).join(counts, on=USER_ID, how="left").fill_null(0.0)
+            check = regression_metrics(
+                actual["purchase_days_next"].to_numpy(), ev["bgnbd_expected"].to_numpy()
+            ) | {"model": "BG/NBD"}
+        else:
+            expected, check = _count_model(lf, spec, feats, cuts, names, choice.horizon_days)
+            check["model"] = "LightGBM (Poisson)"
         scores = scores.with_columns(expected_purchases=expected)
         metrics["purchase_days"] = check
     return _run(

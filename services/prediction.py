@@ -52,8 +52,10 @@ from models.predictors import (
 )
 
 __all__ = [
+    "CustomerView",
     "TrainResult",
     "TrainSpec",
+    "customer_view",
     "load_card",
     "score_with_model",
     "train_predictor",
@@ -288,3 +290,51 @@ def score_with_model(ws: Workspace, model_id: str, dataset: str) -> pl.DataFrame
     else:
         score = model.predict_proba(X).max(axis=1)
     return feats.select(USER_ID).with_columns(score=score)
+
+
+@dataclass(frozen=True)
+class CustomerView:
+    """One customer as the lookup shows them: events, features, segment, scores with reasons."""
+
+    user_id: str
+    events: pl.DataFrame
+    features: dict[str, float]
+    segment: str | None
+    scores: list[dict[str, Any]]  # target, score, score_100, percentile, reasons (texts), extras
+
+
+def customer_view(ws: Workspace, dataset: str, user_id: str) -> CustomerView:
+    """Everything we know and predict about ``user_id``; ``SpecError`` if they are unknown."""
+    user_id = user_id.strip()
+    events = ws.events(dataset).filter(pl.col(USER_ID) == user_id).sort("event_time").collect()
+    if events.is_empty():
+        raise SpecError(f"There is no customer '{user_id}' in '{dataset}'. Check the id.")
+    scores = []
+    for target in trained_targets(ws, dataset):
+        frame = ws.scan_frame(dataset, f"scores_{target}")
+        row = None if frame is None else frame.filter(pl.col(USER_ID) == user_id).collect()
+        if row is None or row.is_empty():
+            continue
+        reasons = ws.scan_frame(dataset, f"reasons_{target}")
+        texts = [] if reasons is None else (
+            reasons.filter(pl.col(USER_ID) == user_id).sort("rank").collect()["text"].to_list()
+        )  # fmt: skip
+        scores.append({"target": target, **row.drop(USER_ID).to_dicts()[0], "reasons": texts})
+    segments = ws.scan_frame(dataset, "segments")
+    segment = None
+    if segments is not None:
+        hit = segments.filter(pl.col(USER_ID) == user_id).collect()
+        if not hit.is_empty() and "segment_name" in hit.columns:
+            segment = str(hit["segment_name"][0])
+    card = next((load_card(ws, dataset, t) for t in trained_targets(ws, dataset)), None) or {}
+    fspec = _feature_spec(card.get("feature_spec"))
+    horizon = int(card.get("horizon_days") or 7)
+    window = card.get("window", {})
+    cutoff = (
+        datetime.fromisoformat(window["score_cutoff"])
+        if "score_cutoff" in window
+        else default_cutoff(ws.events(dataset))
+    )
+    feats = model_features(events.lazy(), cutoff, fspec, horizon)
+    features = {k: float(v) for k, v in feats.drop(USER_ID).to_dicts()[0].items()}
+    return CustomerView(user_id, events, features, segment, scores)

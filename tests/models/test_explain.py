@@ -60,6 +60,8 @@ def test_points_add_up_to_the_score_and_name_the_driver(fitted):
     assert imp["feature"][-1] == "noise"
     reasons = reasons_frame([f"u{i}" for i in range(len(X))], points, X, NAMES, {}, k=2)
     assert reasons.height == 2 * len(X) and set(reasons["rank"]) == {1, 2}
+    for row in reasons.head(20).iter_rows(named=True):  # vectorised text == reason_text
+        assert row["text"] == reason_text(row["feature"], row["value"], row["points"], {})
     top = reasons.filter(reasons["rank"] == 1)
     assert (top["feature"] == "purchases_28d").mean() > 0.5
 

@@ -146,7 +146,7 @@ def test_fit_on_split_trains_out_of_time_and_scores_everyone(store):
     assert run.train_cutoff < run.eval_cutoff < run.score_cutoff
     assert run.eval_cutoff - run.train_cutoff == timedelta(days=run.choice.horizon_days)
     assert run.scores[USER].n_unique() == store[USER].n_unique()
-    assert run.metrics["auc"] > 0.65 and run.metrics["quality"] in ("Good", "Excellent", "Fair")
+    assert run.metrics["auc"] > 0.65 and run.metrics["quality"] != "Unknown"
     assert run.baseline["name"] in ("RFM logistic", "BG/NBD")
     assert "expected_purchases" in run.scores.columns
     frequent = run.scores.filter(pl.col(USER).str.slice(1).cast(pl.Int64) % 2 == 0)["score"].mean()

@@ -1,0 +1,177 @@
+"""Predictions page glue: plotly charts of the model card and the widgets that draw it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+__all__ = [
+    "TARGET_WORDS",
+    "beeswarm_chart",
+    "calibration_chart",
+    "dependence_chart",
+    "gains_chart",
+    "importance_chart",
+    "lift_chart",
+    "show_card",
+    "show_customer",
+    "timeline_chart",
+]
+
+_MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
+_INDIGO = "#4F46E5"
+_GREY = "#9CA3AF"
+TARGET_WORDS = {
+    "purchase": "Purchase probability",
+    "churn": "Churn risk",
+    "revenue": "Future revenue",
+    "next_category": "Next category",
+}
+
+
+def _layout(fig: go.Figure, title: str, height: int = 340) -> go.Figure:
+    fig.update_layout(title=title, margin=_MARGIN, height=height, template="plotly_white",
+                      legend={"orientation": "h", "y": -0.2})  # fmt: skip
+    return fig
+
+
+def calibration_chart(card: dict[str, Any]) -> go.Figure:
+    """Predicted vs observed rate by score bin, against the diagonal."""
+    c = card["calibration"]
+    fig = go.Figure()
+    top = max(max(c["predicted"]), max(c["observed"]), 0.01)
+    fig.add_scatter(x=[0, top], y=[0, top], mode="lines", name="Perfect",
+                    line={"color": _GREY, "dash": "dot"})  # fmt: skip
+    fig.add_scatter(x=c["predicted"], y=c["observed"], mode="lines+markers", name="Model",
+                    line={"color": _INDIGO})  # fmt: skip
+    fig.update_xaxes(title="Predicted probability", tickformat=".0%")
+    fig.update_yaxes(title="Observed rate", tickformat=".0%")
+    return _layout(fig, "Calibration: do the probabilities come true?")
+
+
+def gains_chart(card: dict[str, Any]) -> go.Figure:
+    """Cumulative share of positives captured by the top x% of users: model, baseline, random."""
+    g, b = card["gains"], card.get("baseline_gains")
+    x = [0.0, *g["cum_share_users"]]
+    fig = go.Figure()
+    fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="Random",
+                    line={"color": _GREY, "dash": "dot"})  # fmt: skip
+    if b:
+        fig.add_scatter(x=x, y=[0.0, *b["cum_gain"]], mode="lines", name="Baseline",
+                        line={"color": "#F59E0B"})  # fmt: skip
+    fig.add_scatter(x=x, y=[0.0, *g["cum_gain"]], mode="lines+markers", name="Model",
+                    line={"color": _INDIGO})  # fmt: skip
+    fig.update_xaxes(title="Share of customers contacted (highest scores first)", tickformat=".0%")
+    fig.update_yaxes(title="Share of outcomes captured", tickformat=".0%")
+    return _layout(fig, "Cumulative gains")
+
+
+def lift_chart(card: dict[str, Any]) -> go.Figure:
+    """Lift by score decile (1 = the top 10% of scores)."""
+    g = card["gains"]
+    fig = go.Figure(go.Bar(x=[f"D{d}" for d in g["decile"]], y=g["lift"], marker_color=_INDIGO))
+    fig.add_hline(y=1.0, line_dash="dot", line_color=_GREY)
+    fig.update_yaxes(title="Lift (× the average rate)")
+    return _layout(fig, "Lift by decile")
+
+
+def importance_chart(card: dict[str, Any], top: int = 10) -> go.Figure:
+    """Mean |SHAP| per feature, in plain words."""
+    imp = card["importance"][:top][::-1]
+    fig = go.Figure(go.Bar(x=[r["mean_abs_shap"] for r in imp], y=[r["label"] for r in imp],
+                           orientation="h", marker_color=_INDIGO))  # fmt: skip
+    fig.update_xaxes(title="Average impact on the score (SHAP, log-odds)")
+    return _layout(fig, "What drives the scores", height=380)
+
+
+def beeswarm_chart(frame: pl.DataFrame) -> go.Figure:
+    """SHAP value per user for the top features; colour = the feature's value (low → high)."""
+    order = frame.group_by("label").agg(pl.col("shap").abs().mean().alias("m")).sort("m")["label"]
+    rank = {name: i for i, name in enumerate(order.to_list())}
+    y = np.array([rank[n] for n in frame["label"]], dtype=float)
+    y += np.random.default_rng(0).uniform(-0.3, 0.3, len(y))
+    fig = go.Figure(go.Scattergl(
+        x=frame["shap"].to_numpy(), y=y, mode="markers",
+        marker={"size": 4, "color": frame["value_rank"].to_numpy(), "colorscale": "Bluered",
+                "colorbar": {"title": "value", "tickvals": [0, 1], "ticktext": ["low", "high"]}},
+        hovertext=[f"{n}: {v:,.2f}" for n, v in zip(frame["label"], frame["value"], strict=True)],
+    ))  # fmt: skip
+    fig.update_yaxes(tickvals=list(rank.values()), ticktext=list(rank.keys()))
+    fig.update_xaxes(title="Impact on the score (SHAP)")
+    return _layout(fig, "Each dot is a customer", height=420)
+
+
+def dependence_chart(points: dict[str, list[float]], label: str) -> go.Figure:
+    """How one feature's value moves the score."""
+    fig = go.Figure(go.Scattergl(x=points["value"], y=points["shap"], mode="markers",
+                                 marker={"size": 4, "color": _INDIGO, "opacity": 0.5}))  # fmt: skip
+    fig.update_xaxes(title=label)
+    fig.update_yaxes(title="Impact (SHAP)")
+    return _layout(fig, label[:1].upper() + label[1:], height=300)
+
+
+def timeline_chart(events: pl.DataFrame) -> go.Figure:
+    """A customer's events over time, one row per event type."""
+    fig = go.Figure(go.Scatter(
+        x=events["event_time"].to_list(), y=events["event_type"].cast(pl.String).to_list(),
+        mode="markers", marker={"size": 9, "color": _INDIGO, "opacity": 0.7},
+        hovertext=events["category"].cast(pl.String).fill_null("").to_list()
+        if "category" in events.columns else None,
+    ))  # fmt: skip
+    return _layout(fig, "Timeline", height=260)
+
+
+def _day(text: str) -> str:
+    return f"{datetime.fromisoformat(text):%d %b %Y}"
+
+
+def show_card(card: dict[str, Any]) -> None:
+    """The model card: quality word and numbers, the baseline beside it, device, time, window."""
+    m, b = card["metrics"], card["baseline"]
+    cols = st.columns(5)
+    if "auc" in m:
+        cols[0].metric("Model quality", m["quality"], f"AUC {m['auc']:.3f}", delta_color="off")
+    else:
+        cols[0].metric("Model quality", m.get("quality", "—"))
+    if b.get("auc") is not None:
+        cols[1].metric(f"Baseline ({b['name']})", b.get("quality", ""), f"AUC {b['auc']:.3f}",
+                       delta_color="off")  # fmt: skip
+    elif "top1" in b:
+        cols[1].metric(f"Baseline ({b['name']})", f"{b['top1']:.0%} right")
+    if "top_decile_lift" in m:
+        cols[2].metric("Top-10% lift", f"{m['top_decile_lift']:.1f}×")
+    elif "top1" in m:
+        cols[2].metric("Top guess right", f"{m['top1']:.0%}", f"top 3: {m['top3']:.0%}",
+                       delta_color="off")  # fmt: skip
+    elif "mae" in m:
+        cols[2].metric("Typical error", f"{m['mae']:,.2f}", f"total bias {m['bias']:+.0%}",
+                       delta_color="off")  # fmt: skip
+    cols[3].metric("Trained on", card["device"], f"{card['seconds']:.0f} s", delta_color="off")
+    cols[4].metric("Horizon", f"{card['horizon_days']} days")
+    w = card["window"]
+    st.caption(
+        f"{card['horizon_reason']} Data from {_day(w['first_event'])}; trained with history to "
+        f"{_day(w['train_cutoff'])}, checked out of time on the {card['horizon_days']} days after "
+        f"{_day(w['eval_cutoff'])}; scores are as of {_day(w['score_cutoff'])}."
+    )
+
+
+def show_customer(view: Any, labels: dict[str, str]) -> None:
+    """One customer: segment, every score with its reasons, timeline and features."""
+    st.markdown(f"**Segment:** {view.segment or 'not segmented yet (see the Segments page)'}")
+    for s in view.scores:
+        word = TARGET_WORDS[s["target"]]
+        value = (f"{s['category']} ({s['score']:.0%})" if s["target"] == "next_category"
+                 else f"{s['score']:,.2f}" if s["target"] == "revenue"
+                 else f"{s['score_100']} / 100")  # fmt: skip
+        st.markdown(f"**{word}: {value}** — percentile {s['percentile']:.0f}")
+        for text in s["reasons"]:
+            st.markdown(f"- {text}")
+    st.plotly_chart(timeline_chart(view.events), width="stretch")
+    rows = [{"feature": labels.get(k, k), "value": round(v, 2)} for k, v in view.features.items()]
+    st.dataframe(pl.DataFrame(rows), hide_index=True, height=260)
