@@ -25,12 +25,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+# run as a script, sys.path[0] is bench/, where this very file would shadow umap-learn
+sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from analytics.features import to_utc
-from analytics.schema import EVENT_TIME, EVENT_TYPE, REVENUE, USER_ID
-from analytics.workspace import Workspace
-from services.segmentation import SegmentSpec, ari_vs_truth, run_segmentation
+from analytics.features import to_utc  # noqa: E402
+from analytics.schema import EVENT_TIME, EVENT_TYPE, REVENUE, USER_ID  # noqa: E402
+from analytics.workspace import Workspace  # noqa: E402
+from services.segmentation import SegmentSpec, ari_vs_truth, run_segmentation  # noqa: E402
 
 RETAIL = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail"
 RETAIL_CUTOFF = date(2011, 9, 9)
