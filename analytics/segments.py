@@ -289,14 +289,14 @@ def _name_parts(p: SegmentProfile, overall: Mapping[str, float]) -> list[str]:
     recency = lift["days_since_last_event"]
     tenure = lift["days_since_first_event"]
     if tenure is not None and tenure < 0.55:
-        parts.append("New")
+        parts.append("new")
     elif recency is not None and recency > 1.6:
-        parts.append("Lapsed" if recency > 3.0 else "Lapsing")
+        parts.append("lapsed" if recency > 3.0 else "lapsing")
     orders = lift["orders"]
     if orders is not None and orders > 1.6:
-        parts.append("Frequent")
+        parts.append("frequent")
     elif orders is not None and 0.2 < orders < 0.6:
-        parts.append("Occasional")
+        parts.append("occasional")
     spend = lift["avg_order_value"] or lift["price_level"]
     bargain = (lift["discount_share"] or 1.0) > 1.4 or (spend is not None and spend < 0.7)
     if spend is not None and spend > 1.35:

@@ -123,8 +123,9 @@ def show_segment_card(profile: SegmentProfile) -> None:
     """One segment: size, value, rule, traits and a small comparison chart."""
     with st.container(border=True):
         st.markdown(f"**{profile.segment}. {profile.name}**")
+        st.caption(f"{profile.share_users:.0%} of all customers")
         a, b, c = st.columns(3)
-        a.metric("Customers", f"{profile.size:,}", f"{profile.share_users:.0%} of all", "off")
+        a.metric("Customers", f"{profile.size:,}", help=f"{profile.share_users:.1%} of all")
         b.metric("Share of revenue", f"{profile.share_revenue:.0%}")
         c.metric("Revenue per customer", f"{profile.revenue_per_user:,.0f}")
         for rule in profile.rules:
