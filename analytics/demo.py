@@ -76,8 +76,8 @@ __all__ = [
 
 CAMPAIGN_ID_DEMO = "summer_email_2026"
 CAMPAIGN_WINDOW_DAYS = 14
-SALE_DISCOUNT = 0.20  # store-wide sale days: 20% off every price
-SALE_DAY_SHARE = 0.10
+SALE_DISCOUNT = 0.20  # 20% off every price on the store-wide sale day
+SALE_WEEKDAY = 4  # "flash-sale Fridays"
 SEND_HOUR = 6  # the campaign goes out at 06:00 UTC, before any session of the day
 _FIRST_SESSION_S = 7 * 3600  # sessions start between 07:00 and 22:30 UTC
 _SESSION_START_SPAN_S = int(15.5 * 3600)
@@ -145,51 +145,68 @@ class UserType:
     refund_rate: float  # P(an order line is refunded later)
     campaign_uplift: float  # designed mean effect on P(purchase within 14 days of the e-mail)
     joins_late: bool = False  # signs up during the history window
+    fade_days: float = 0.0  # > 0: sessions fade as exp(-days since first day / fade_days)
     age_weights: tuple[float, ...] = (1, 1, 1, 1, 1, 1)
 
 
 USER_TYPES: tuple[UserType, ...] = (
     UserType(
-        "loyal_high_spender", 0.15, 0.13, 2.0, 0.15, 0.05, 0.50, 1.6, 0.3, (0.1, 0.3, 0.6),
-        {"Electronics": 0.35, "Computers": 0.25, "Home & Kitchen": 0.20},
-        price_sensitivity=0.1, daily_churn=1 / 900, protected_days=0, repeat_rate=0.4,
+        name="loyal_high_spender", share=0.15,
+        session_rate=0.13, views_per_session=2.0, cart_rate=0.15, fav_rate=0.05,
+        purchase_rate=0.50, lines_per_order=1.6, extra_quantity=0.3, tier_pref=(0.1, 0.3, 0.6),
+        taste={"Electronics": 0.35, "Computers": 0.25, "Home & Kitchen": 0.20},
+        price_sensitivity=0.1, daily_churn=1 / 1500, protected_days=0, repeat_rate=0.4,
         refund_rate=0.04, campaign_uplift=-0.05, age_weights=(0.3, 1, 1.5, 1.5, 1, 0.5),
     ),
     UserType(
-        "bargain_hunter", 0.20, 0.07, 2.5, 0.15, 0.06, 0.35, 1.4, 0.8, (0.7, 0.25, 0.05),
-        {"Grocery": 0.35, "Beauty": 0.25, "Pet Supplies": 0.20},
-        price_sensitivity=1.0, daily_churn=1 / 400, protected_days=0, repeat_rate=0.5,
-        refund_rate=0.02, campaign_uplift=0.10, age_weights=(1.5, 1.5, 1, 0.8, 0.8, 0.8),
+        name="bargain_hunter", share=0.20,
+        session_rate=0.07, views_per_session=2.2, cart_rate=0.15, fav_rate=0.06,
+        purchase_rate=0.35, lines_per_order=1.4, extra_quantity=0.8, tier_pref=(0.7, 0.25, 0.05),
+        taste={"Grocery": 0.35, "Beauty": 0.25, "Pet Supplies": 0.20},
+        price_sensitivity=1.0, daily_churn=1 / 1000, protected_days=0, repeat_rate=0.5,
+        refund_rate=0.02, campaign_uplift=0.14, age_weights=(1.5, 1.5, 1, 0.8, 0.8, 0.8),
     ),
     UserType(
-        "window_shopper", 0.20, 0.10, 3.0, 0.12, 0.10, 0.05, 1.1, 0.1, (0.2, 0.35, 0.45),
-        {"Fashion": 0.35, "Shoes": 0.25, "Jewelry & Watches": 0.20},
-        price_sensitivity=0.3, daily_churn=1 / 500, protected_days=0, repeat_rate=0.1,
-        refund_rate=0.10, campaign_uplift=0.04, age_weights=(1.5, 1.5, 1, 0.7, 0.4, 0.2),
+        name="window_shopper", share=0.20,
+        session_rate=0.10, views_per_session=2.6, cart_rate=0.12, fav_rate=0.10,
+        purchase_rate=0.05, lines_per_order=1.1, extra_quantity=0.1, tier_pref=(0.2, 0.35, 0.45),
+        taste={"Fashion": 0.35, "Shoes": 0.25, "Jewelry & Watches": 0.20},
+        price_sensitivity=0.3, daily_churn=1 / 1000, protected_days=0, repeat_rate=0.1,
+        refund_rate=0.10, campaign_uplift=0.06, age_weights=(1.5, 1.5, 1, 0.7, 0.4, 0.2),
     ),
     UserType(
-        "category_enthusiast", 0.15, 0.055, 2.5, 0.15, 0.08, 0.40, 1.4, 0.2, (0.15, 0.35, 0.5),
-        {"Sports & Outdoors": 0.70, "Books": 0.10},
-        price_sensitivity=0.2, daily_churn=1 / 700, protected_days=0, repeat_rate=0.35,
+        name="category_enthusiast", share=0.15,
+        session_rate=0.055, views_per_session=2.2, cart_rate=0.15, fav_rate=0.08,
+        purchase_rate=0.40, lines_per_order=1.4, extra_quantity=0.2, tier_pref=(0.15, 0.35, 0.5),
+        taste={"Sports & Outdoors": 0.70, "Books": 0.10},
+        price_sensitivity=0.2, daily_churn=1 / 1200, protected_days=0, repeat_rate=0.35,
         refund_rate=0.03, campaign_uplift=0.03, age_weights=(0.8, 1.5, 1.5, 1, 0.6, 0.3),
     ),
     UserType(
-        "lapsing", 0.15, 0.12, 2.2, 0.15, 0.05, 0.25, 1.2, 0.2, (0.4, 0.4, 0.2),
-        {"Toys & Games": 0.50, "Books": 0.30},
-        price_sensitivity=0.5, daily_churn=1 / 45, protected_days=14, repeat_rate=0.2,
-        refund_rate=0.05, campaign_uplift=0.07, age_weights=(0.5, 1.2, 1.5, 1, 0.7, 0.5),
+        name="lapsing", share=0.15,
+        session_rate=0.20, views_per_session=2.0, cart_rate=0.15, fav_rate=0.05,
+        purchase_rate=0.25, lines_per_order=1.2, extra_quantity=0.2, tier_pref=(0.4, 0.4, 0.2),
+        taste={"Toys & Games": 0.50, "Books": 0.30},
+        price_sensitivity=0.5, daily_churn=1 / 150, protected_days=14, repeat_rate=0.2,
+        refund_rate=0.05, campaign_uplift=0.08, fade_days=50.0,
+        age_weights=(0.5, 1.2, 1.5, 1, 0.7, 0.5),
     ),
     UserType(
-        "new_user", 0.15, 0.08, 2.5, 0.15, 0.07, 0.25, 1.3, 0.3, (0.34, 0.33, 0.33),
-        {},
-        price_sensitivity=0.4, daily_churn=1 / 200, protected_days=0, repeat_rate=0.2,
-        refund_rate=0.04, campaign_uplift=0.08, joins_late=True,
+        name="new_user", share=0.15,
+        session_rate=0.08, views_per_session=2.2, cart_rate=0.15, fav_rate=0.07,
+        purchase_rate=0.25, lines_per_order=1.3, extra_quantity=0.3, tier_pref=(0.34, 0.33, 0.33),
+        taste={},  # broad: no home categories
+        price_sensitivity=0.4, daily_churn=1 / 600, protected_days=0, repeat_rate=0.2,
+        refund_rate=0.04, campaign_uplift=0.10, joins_late=True,
         age_weights=(1.5, 1.5, 1, 0.7, 0.4, 0.2),
     ),
 )  # fmt: skip
 TYPES: tuple[str, ...] = tuple(t.name for t in USER_TYPES)
 _HONEYMOON_BOOST = 1.5  # new users: sessions x (1 + 1.5 exp(-age / 14 d)) after signup
 _HONEYMOON_DAYS = 14.0
+# individual session and order rates: type rate x log-normal(0, sigma); kept modest so that a
+# user's history pins their rates down (the truth must stay learnable)
+_RATE_SIGMA = 0.1
 _AGE_BANDS = ("18-24", "25-34", "35-44", "45-54", "55-64", "65+")
 _COUNTRIES = ("US", "GB", "DE", "FR", "NL", "ES", "IT", "SE", "PL", "CA")
 _COUNTRY_WEIGHTS = np.array([0.3, 0.15, 0.14, 0.1, 0.06, 0.06, 0.06, 0.04, 0.04, 0.05])
@@ -361,6 +378,7 @@ class _Users:
     repeat_rate: np.ndarray
     refund_rate: np.ndarray
     honeymoon: np.ndarray  # bool: new users' early-days boost
+    fade_days: np.ndarray  # > 0: lapsing users' sessions fade with time
     taste_key: np.ndarray  # (n, categories): row index + cumulative category taste
     tier_key: np.ndarray  # (n, 3): row index + cumulative price-tier preference
     favourites: np.ndarray | None = None  # (n, 4) item positions
@@ -416,8 +434,8 @@ def _make_users(spec: DemoSpec, rng: np.random.Generator) -> _Users:
         protect_end=protect_end,
         churn_day=churn_day,
         hazard=hazard,
-        session_rate=per_user("session_rate", 0.35),
-        purchase_rate=np.minimum(per_user("purchase_rate", 0.25), 0.9),
+        session_rate=per_user("session_rate", _RATE_SIGMA),
+        purchase_rate=np.minimum(per_user("purchase_rate", _RATE_SIGMA), 0.9),
         views=per_user("views_per_session"),
         cart_rate=per_user("cart_rate"),
         fav_rate=per_user("fav_rate"),
@@ -427,6 +445,7 @@ def _make_users(spec: DemoSpec, rng: np.random.Generator) -> _Users:
         repeat_rate=per_user("repeat_rate"),
         refund_rate=per_user("refund_rate"),
         honeymoon=late,
+        fade_days=per_user("fade_days"),
         taste_key=np.arange(n)[:, None] + _cumulative(taste),
         tier_key=np.arange(n)[:, None] + _cumulative(tier),
     )
@@ -444,9 +463,11 @@ def _session_prob(u: _Users, cal: _Calendar, days: np.ndarray, rows: np.ndarray)
     sale = cal.sale[days].astype(float)
     prob = u.session_rate[rows, None] * WEEKDAY_FACTOR[cal.weekday[days]][None, :]
     prob = prob * (1.0 + 1.5 * u.price_sensitivity[rows, None] * sale[None, :])
-    age = days[None, :] - u.first_day[rows, None]
-    boost = 1.0 + _HONEYMOON_BOOST * np.exp(-np.maximum(age, 0) / _HONEYMOON_DAYS)
-    return np.where(u.honeymoon[rows, None], prob * boost, prob)
+    age = np.maximum(days[None, :] - u.first_day[rows, None], 0)
+    boost = 1.0 + _HONEYMOON_BOOST * np.exp(-age / _HONEYMOON_DAYS)
+    prob = np.where(u.honeymoon[rows, None], prob * boost, prob)
+    fade = u.fade_days[rows, None]
+    return np.where(fade > 0, prob * np.exp(-age / np.maximum(fade, 1.0)), prob)
 
 
 def _order_prob(u: _Users, cal: _Calendar, days: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -820,10 +841,12 @@ def _truth_frame(spec: DemoSpec, u: _Users, cal: _Calendar, user_ids: pl.Series)
     )
 
 
-def _calendar(spec: DemoSpec, rng: np.random.Generator) -> _Calendar:
+def _calendar(spec: DemoSpec) -> _Calendar:
     n_days = spec.days + spec.future_days
     weekday = (spec.start.weekday() + np.arange(n_days)) % 7
-    return _Calendar(weekday=weekday, sale=rng.random(n_days) < SALE_DAY_SHARE)
+    # A regular weekly sale: every 7-day window holds exactly one sale day, so the truth knows
+    # nothing about future sales that a model trained on past windows could not know.
+    return _Calendar(weekday=weekday, sale=weekday == SALE_WEEKDAY)
 
 
 def generate_demo(spec: DemoSpec = DemoSpec(), progress: Progress = no_progress) -> DemoStore:
@@ -832,7 +855,7 @@ def generate_demo(spec: DemoSpec = DemoSpec(), progress: Progress = no_progress)
     rng = np.random.default_rng(spec.seed)
     progress(0.0, "Building the catalogue")
     cat = _make_catalogue(spec, rng)
-    cal = _calendar(spec, rng)
+    cal = _calendar(spec)
     progress(0.1, "Drawing customers")
     u = _make_users(spec, rng)
     u.favourites = _draw_items(

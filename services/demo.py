@@ -104,9 +104,11 @@ def _write_truth(truth: pl.DataFrame, path: Path) -> None:
         truth.write_csv(path)
 
 
-def ensure_demo(ws: Workspace, progress: Progress = no_progress) -> bool:
-    """Generate the default demo store only when the workspace has none; True if it generated."""
+def ensure_demo(
+    ws: Workspace, progress: Progress = no_progress, *, users: int = 20_000, seed: int = 7
+) -> bool:
+    """Generate the demo store only when the workspace has none; True if it generated."""
     if ws.has_dataset(DEMO_DATASET):
         return False
-    load_demo(ws, progress=progress)
+    load_demo(ws, users=users, seed=seed, progress=progress)
     return True
