@@ -7,13 +7,15 @@ What is planted (so that tests and benchmarks can check the pipeline recovers it
   different per type, so types are recognisable from behaviour even for fairly inactive users.
 * A day-level process. Every user has a signup day and a churn day (a per-type daily hazard after a
   short protected period; churned users have no more events). On each day a live user starts a
-  session with probability ``session_rate × weekday factor × honeymoon × sale-day boost``; a
-  session holds views (by category taste, price tier and item popularity, some of favourite items),
-  carts and favs, and ends in an order with probability ``purchase_rate`` (higher on sale days for
-  price-sensitive users). Orders have lines with quantity and revenue = quantity × price (20% off on
-  store-wide sale days); some order lines are refunded later (refund rows carry the original
-  ``order_id`` and a negative revenue).
-* Weekly seasonality (weekend uplift) and store-wide sale days.
+  session with probability ``session_rate × weekday × honeymoon × fade × sale-day boost`` (new
+  users start keen and settle; lapsing users fade out); a session holds views (by category
+  taste, price tier and item popularity, some of favourite items), carts and favs, and ends in
+  an order with probability ``purchase_rate`` (higher on sale days for price-sensitive users).
+  Orders have lines with quantity and revenue = quantity × price (20% off on
+  the weekly sale day); some order lines are refunded later (refund rows carry the original
+  ``order_id``, the same quantity and price, and a negative revenue).
+* Weekly seasonality: busier weekends, and a store-wide sale every Friday ("flash-sale Fridays":
+  regular, so every 7-day window holds one and the truth knows nothing a model could not).
 * A past randomised e-mail campaign sent on ``campaign_day`` (default day 120) at 06:00 UTC to all
   users who had signed up before that day and had not opted out (consent True or unknown), split
   exactly 50/50 at random into treatment and control. In the 14 days after the send, a treated
@@ -24,7 +26,9 @@ What is planted (so that tests and benchmarks can check the pipeline recovers it
 Ground truth per user, never mixed into the data: the type, the true probability of at least one
 purchase in the 7 and 28 days after the history (analytic, from the generator's own daily rates and
 churn hazard, given the user's latent state at the end of the history: churned users get 0), and the
-true campaign uplift (analytic, given the state at send time). The ``future`` frame holds the events
+true campaign uplift (analytic, given the state at send time). Extra truth columns:
+``true_uplift_now`` (the same e-mail sent on the first day after the history, for campaign planning)
+and ``churned`` (gone before the end of the history). The ``future`` frame holds the events
 simulated for the ``future_days`` after the history from the very same process, so the truth can be
 checked against it. Sessions start between 07:00 and 22:30 UTC, so "within 14 days of the send" and
 "days ``campaign_day`` … ``campaign_day + 13``" are the same window.
