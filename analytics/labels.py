@@ -149,6 +149,11 @@ def choose_horizon(
         )
         who = "every past buyer" if active is None else f"buyers of the last {active} days"
         why += f"; the data holds purchases only, so the population is {who}"
+    elif target in ("purchase", "revenue"):
+        # every customer gets a score, so the model learns from every customer seen: one trained
+        # on recent visitors only ranks the long-inactive ones poorly
+        active = None
+        why += "; the model learns from every customer seen before the cutoff"
     else:
         active = max(_nice(default_active * scale), 1)
         why += f"; the population is users active in the last {active} days"

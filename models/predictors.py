@@ -461,6 +461,7 @@ class PredictorSpec:
     seed: int = 7
     sequence: bool = True  # also train the sequence model where it applies, keep the better one
     n_estimators: int = 600
+    snapshots: int = 4  # training cutoffs stacked (one horizon apart) where the history allows
 
 
 @dataclass
@@ -581,11 +582,22 @@ def fit_on_split(
     progress(0.08, "Building features at three cutoffs")
     cuts = {"train": train_cut, "eval": eval_cut, "score": score_cutoff}
     feats = {k: model_features(lf, c, fspec, h) for k, c in cuts.items()}
-    label_of = {
-        k: build_labels(lf, LabelSpec(spec.target, c, h, choice.active_days, choice.purchases_only))
-        for k, c in cuts.items()
-        if k != "score" or c == eval_cut
-    }
+
+    def labels_at(c: datetime) -> pl.DataFrame:
+        return build_labels(lf, LabelSpec(spec.target, c, h, choice.active_days,
+                                          choice.purchases_only))  # fmt: skip
+
+    label_of = {k: labels_at(c) for k, c in cuts.items() if k != "score" or c == eval_cut}
+    # earlier snapshots, one horizon apart, add training examples where the history allows
+    for k in range(1, spec.snapshots):
+        c = train_cut - timedelta(days=h * k)
+        if c - timedelta(days=h) < first:
+            break
+        tag = pl.col(USER_ID) + f"@{k}"
+        feats["train"] = pl.concat(
+            [feats["train"], model_features(lf, c, fspec, h).with_columns(tag)]
+        )
+        label_of["train"] = pl.concat([label_of["train"], labels_at(c).with_columns(tag)])
     names = [c for c in feats["train"].columns if c != USER_ID and c not in _BASELINE_ONLY]
     timings = {"features": time.perf_counter() - started}
     progress(0.3, "Training the gradient-boosted model")
@@ -596,6 +608,11 @@ def fit_on_split(
     timings["total"] = time.perf_counter() - started
     run.timings = timings
     return run
+
+
+def _stack(X_new, y_new, X_old, y_old) -> tuple[np.ndarray, np.ndarray]:
+    """The final model learns from the newest labelled window and the earlier ones."""
+    return np.vstack([X_new, X_old]), np.concatenate([np.asarray(y_new), np.asarray(y_old)])
 
 
 def _gbm_kwargs(spec: PredictorSpec) -> dict[str, Any]:
@@ -678,11 +695,18 @@ def _train_binary(lf, spec, feats, labels, names, cuts, choice, progress) -> Spl
     )
     if cuts["eval"] != cuts["score"]:
         progress(0.6, "Refitting on the latest labelled window")
-        final = GBMClassifier(**_gbm_kwargs(spec)).fit(X_ev, y_ev, feature_names=names)
+        final = GBMClassifier(**_gbm_kwargs(spec)).fit(
+            *_stack(X_ev, y_ev, X_tr, y_tr), feature_names=names
+        )
     else:
         final = model
     X_sc = feats["score"].select(names).to_numpy()
-    scores = feats["score"].select(USER_ID).with_columns(score=final.predict_proba(X_sc)[:, 1])
+    p_sc = final.predict_proba(X_sc)[:, 1]
+    comparison: dict[str, Any] = {}
+    if spec.target == "purchase" and spec.sequence:
+        progress(0.62, "Training the sequence model for comparison")
+        comparison, p_sc = _sequence_check(lf, spec, cuts, tr, ev, p_ev, y_ev, feats, p_sc)
+    scores = feats["score"].select(USER_ID).with_columns(score=p_sc)
     if spec.target == "purchase":
         progress(0.7, "Forecasting purchase counts")
         if choice.purchases_only and feats["score"]["bgnbd_expected"].max() > 0:
@@ -699,9 +723,68 @@ def _train_binary(lf, spec, feats, labels, names, cuts, choice, progress) -> Spl
             check["model"] = "LightGBM (Poisson)"
         scores = scores.with_columns(expected_purchases=expected)
         metrics["purchase_days"] = check
-    return _run(
+    run = _run(
         spec, choice, cuts, final, names, metrics, best, baselines, validation, scores, feats
     )
+    run.comparison = comparison
+    run.winner = comparison.get("used", "lightgbm")
+    return run
+
+
+_SEQUENCE_COLUMNS = {
+    "item_id": pl.String,
+    "category": pl.String,
+    "price": pl.Float64,
+    "revenue": pl.Float64,
+}
+_CPU_SEQUENCE_USERS = 2_000  # above this, the GRU runs only on a GPU (CPU time goes to LightGBM)
+
+
+def _sequence_check(lf, spec, cuts, tr, ev, p_ev, y_ev, feats, p_sc):
+    """Train the GRU at the training cutoff, compare it (and a 50/50 blend) with LightGBM on the
+    evaluation window, and return the comparison and the scores of whichever wins."""
+    from models.device import device_label, select_device
+    from models.sequence import SequenceConfig, predict_sequence, train_sequence_model
+    from models.sequences import SequenceSpec, build_sequences, build_vocabulary
+
+    device = select_device()
+    have = lf.collect_schema().names()
+    lf = lf.with_columns(
+        [pl.lit(None, t).alias(c) for c, t in _SEQUENCE_COLUMNS.items() if c not in have]
+    )
+    base = tr.filter(~pl.col(USER_ID).str.contains("@"))  # the latest snapshot only
+    if device.type == "cpu" and base.height > _CPU_SEQUENCE_USERS:
+        here = device_label(device)
+        why = f"runs on a GPU only above {_CPU_SEQUENCE_USERS:,} customers ({here} here)"
+        return {"used": "lightgbm", "skipped": f"sequence model {why}"}, p_sc
+    try:
+        vocab = build_vocabulary(lf, cuts["train"], SequenceSpec(max_len=32))
+        seqs = build_sequences(lf, cuts["train"], vocab, base[USER_ID])
+        result = train_sequence_model(
+            seqs, base["label"].to_numpy(), n_out=1, device=device, seed=spec.seed,
+            config=SequenceConfig(epochs=4),
+        )  # fmt: skip
+    except NotEnoughData as err:
+        return {"used": "lightgbm", "skipped": str(err)}, p_sc
+    p_seq = predict_sequence(result, build_sequences(lf, cuts["eval"], vocab, ev[USER_ID]), device)
+    aucs = {
+        "lightgbm": classification_metrics(y_ev, p_ev).get("auc", 0.0),
+        "sequence": classification_metrics(y_ev, p_seq).get("auc", 0.0),
+        "blend": classification_metrics(y_ev, (p_ev + p_seq) / 2).get("auc", 0.0),
+    }
+    used = max(aucs, key=lambda k: (aucs[k], k == "lightgbm"))
+    out = {
+        "auc": aucs,
+        "used": used,
+        "sequence_device": result.device,
+        "sequence_seconds": round(result.seconds, 2),
+        "note": "chosen on the evaluation window; reasons come from the LightGBM model",
+    }
+    if used == "lightgbm":
+        return out, p_sc
+    score_ids = feats["score"][USER_ID]
+    seq_sc = predict_sequence(result, build_sequences(lf, cuts["score"], vocab, score_ids), device)
+    return out, seq_sc if used == "sequence" else (p_sc + seq_sc) / 2
 
 
 def _run(spec, choice, cuts, model, names, metrics, best, baselines, validation, scores, feats):
@@ -749,7 +832,9 @@ def _train_revenue(lf, spec, feats, labels, names, cuts, choice, progress) -> Sp
     final = model
     if cuts["eval"] != cuts["score"]:
         progress(0.6, "Refitting on the latest labelled window")
-        final = GBMRevenue(**_gbm_kwargs(spec)).fit(X_ev, y_ev, feature_names=names)
+        final = GBMRevenue(**_gbm_kwargs(spec)).fit(
+            *_stack(X_ev, y_ev, X_tr, y_tr), feature_names=names
+        )
     X_sc = feats["score"].select(names).to_numpy()
     lower, upper = final.predict_interval(X_sc)
     scores = (
@@ -794,7 +879,9 @@ def _train_category(lf, spec, feats, labels, names, cuts, choice, progress) -> S
     final = model
     if cuts["eval"] != cuts["score"]:
         progress(0.6, "Refitting on the latest labelled window")
-        final = GBMCategory(**_gbm_kwargs(spec)).fit(X_ev, y_ev, feature_names=names)
+        final = GBMCategory(**_gbm_kwargs(spec)).fit(
+            *_stack(X_ev, y_ev, X_tr, y_tr), feature_names=names
+        )
     X_sc = feats["score"].select(names).to_numpy()
     proba = final.predict_proba(X_sc)
     scores = (

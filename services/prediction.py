@@ -72,6 +72,7 @@ class TrainSpec:
     horizon_days: int | None = None
     seed: int = 7
     n_estimators: int = 600
+    sequence: bool = True  # compare with the GRU sequence model where it is affordable
 
 
 @dataclass
@@ -202,7 +203,7 @@ def train_predictor(
         )
     cutoff = None if spec.cutoff is None else to_utc(spec.cutoff)
     pspec = PredictorSpec(spec.target, cutoff, spec.horizon_days, spec.seed,
-                          n_estimators=spec.n_estimators)  # fmt: skip
+                          sequence=spec.sequence, n_estimators=spec.n_estimators)  # fmt: skip
     run = fit_on_split(events, pspec, scaled(progress, 0.0, 0.8))
     progress(0.82, "Explaining every score")
     t0 = time.perf_counter()

@@ -135,25 +135,47 @@ def show_card(card: dict[str, Any]) -> None:
     m, b = card["metrics"], card["baseline"]
     cols = st.columns(5)
     if "auc" in m:
-        cols[0].metric("Model quality", m["quality"], f"AUC {m['auc']:.3f}", delta_color="off")
+        cols[0].metric(
+            "Model quality",
+            m["quality"],
+            f"AUC {m['auc']:.3f}",
+            delta_color="off",
+            delta_arrow="off",
+        )
     else:
         cols[0].metric("Model quality", m.get("quality", "—"))
     if b.get("auc") is not None:
         cols[1].metric(f"Baseline ({b['name']})", b.get("quality", ""), f"AUC {b['auc']:.3f}",
-                       delta_color="off")  # fmt: skip
+                       delta_color="off", delta_arrow="off")  # fmt: skip
     elif "top1" in b:
         cols[1].metric(f"Baseline ({b['name']})", f"{b['top1']:.0%} right")
     if "top_decile_lift" in m:
         cols[2].metric("Top-10% lift", f"{m['top_decile_lift']:.1f}×")
     elif "top1" in m:
         cols[2].metric("Top guess right", f"{m['top1']:.0%}", f"top 3: {m['top3']:.0%}",
-                       delta_color="off")  # fmt: skip
+                       delta_color="off", delta_arrow="off")  # fmt: skip
     elif "mae" in m:
         cols[2].metric("Typical error", f"{m['mae']:,.2f}", f"total bias {m['bias']:+.0%}",
-                       delta_color="off")  # fmt: skip
-    cols[3].metric("Trained on", card["device"], f"{card['seconds']:.0f} s", delta_color="off")
+                       delta_color="off", delta_arrow="off")  # fmt: skip
+    cols[3].metric(
+        "Trained on",
+        card["device"],
+        f"{card['seconds']:.0f} s",
+        delta_color="off",
+        delta_arrow="off",
+    )
     cols[4].metric("Horizon", f"{card['horizon_days']} days")
     w = card["window"]
+    comp = card.get("comparison") or {}
+    if "auc" in comp:
+        a = comp["auc"]
+        st.caption(
+            f"Sequence model (GRU, {comp['sequence_device']}, {comp['sequence_seconds']:.0f} s): "
+            f"AUC {a['sequence']:.3f} against LightGBM {a['lightgbm']:.3f} and a blend "
+            f"{a['blend']:.3f} on the same split; the scores use **{comp['used']}**."
+        )
+    elif "skipped" in comp:
+        st.caption(f"Scores from LightGBM; the {comp['skipped']}.")
     st.caption(
         f"{card['horizon_reason']} Data from {_day(w['first_event'])}; trained with history to "
         f"{_day(w['train_cutoff'])}, checked out of time on the {card['horizon_days']} days after "

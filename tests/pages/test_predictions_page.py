@@ -20,7 +20,7 @@ def ws(tmp_path_factory, small_demo) -> Workspace:
     ws = Workspace(tmp_path_factory.mktemp("predpage") / "ws")
     frames = {"events": small_demo.events, "users": small_demo.users}
     ws.save_dataset("shop", shape="events", source="test", mapping={}, report={}, frames=frames)
-    train_predictor(ws, "shop", TrainSpec("purchase", n_estimators=40))
+    train_predictor(ws, "shop", TrainSpec("purchase", n_estimators=40, sequence=False))
     return ws
 
 

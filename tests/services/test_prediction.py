@@ -26,7 +26,7 @@ def trained(tmp_path_factory, small_demo) -> tuple[Workspace, object]:
     ws = Workspace(tmp_path_factory.mktemp("pred") / "ws")
     frames = {"events": small_demo.events, "users": small_demo.users}
     ws.save_dataset("shop", shape="events", source="test", mapping={}, report={}, frames=frames)
-    result = train_predictor(ws, "shop", TrainSpec("purchase", n_estimators=60))
+    result = train_predictor(ws, "shop", TrainSpec("purchase", n_estimators=60, sequence=False))
     return ws, result
 
 
