@@ -119,15 +119,13 @@ def _best_k(z: np.ndarray, spec: ClusterSpec) -> tuple[np.ndarray, dict[int, flo
     rng = np.random.default_rng(spec.seed)
     sample = rng.choice(len(z), size=min(len(z), spec.silhouette_sample), replace=False)
     scores: dict[int, float] = {}
-    fits: dict[int, np.ndarray] = {}
-    for k in range(lo, hi + 1):
-        fits[k] = _kmeans(z, k, spec)
-        sampled = fits[k][sample]
+    for k in range(lo, hi + 1):  # candidates on the sample only; the chosen k is refit on all
+        sampled = _kmeans(z[sample], k, spec)
         ok = len(np.unique(sampled)) > 1
         scores[k] = float(silhouette_score(z[sample], sampled)) if ok else -1.0
     best = max(scores.values())
     k_best = max(k for k, s in scores.items() if s >= best - 0.01)
-    return fits[k_best], {k: round(s, 4) for k, s in scores.items()}
+    return _kmeans(z, k_best, spec), {k: round(s, 4) for k, s in scores.items()}
 
 
 def _order_by_value(labels: np.ndarray, value: np.ndarray) -> np.ndarray:
