@@ -27,7 +27,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# run as a script, sys.path[0] is bench/, where bench/umap.py would shadow umap-learn
+sys.path[0] = str(ROOT)
 
 from analytics.features import to_utc  # noqa: E402
 from analytics.workspace import Workspace  # noqa: E402
