@@ -97,8 +97,9 @@ def cluster_users(
     z = _standardise(embeddings)
     if weights is not None:
         z = z * np.asarray(weights, dtype=np.float64)[None, :]
+    scores: dict[int, float] = {}
     if spec.k is not None:
-        labels, scores, chosen = _kmeans(z, spec.k, spec), {}, "forced"
+        labels, chosen = _kmeans(z, spec.k, spec), "forced"
     else:
         labels, scores = _best_k(z, spec)
         chosen = "silhouette"
@@ -452,7 +453,7 @@ def _best_leaf_path(
             parent[t.children_left[node]] = (node, "<=")
             parent[t.children_right[node]] = (node, ">")
     path: list[tuple[int, str, float]] = []
-    node = best_leaf
+    node = int(best_leaf) if best_leaf is not None else 0
     while node in parent:
         up, op = parent[node]
         path.append((int(t.feature[up]), op, float(t.threshold[up])))

@@ -168,8 +168,8 @@ def _last_events(
     events: pl.LazyFrame | pl.DataFrame, cutoff: datetime, vocab: Vocabulary
 ) -> pl.DataFrame:
     """The kept events, one row each, with their ids, channels and position within the user."""
-    value = pl.when(pl.col(EVENT_TYPE) == EventType.PURCHASE.value)
-    value = value.then(pl.col(REVENUE)).otherwise(pl.col(PRICE))
+    is_buy = pl.col(EVENT_TYPE) == EventType.PURCHASE.value
+    value = pl.when(is_buy).then(pl.col(REVENUE)).otherwise(pl.col(PRICE))
     type_ids = pl.DataFrame(
         {"t": list(EVENT_TYPE_IDS), "id": list(EVENT_TYPE_IDS.values())},
     )
@@ -234,7 +234,7 @@ def build_sequences(
     shape = (len(ids), vocab.max_len)
 
     def dense(column: str, dtype: type) -> torch.Tensor:
-        out = np.zeros(shape, dtype=dtype)
+        out: np.ndarray = np.zeros(shape, dtype=dtype)
         out[rows, cols] = kept[column].to_numpy()
         return torch.from_numpy(out)
 
