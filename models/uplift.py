@@ -14,13 +14,16 @@ Every learner's uplift is a weighted sum of raw LightGBM outputs (outcome models
 also for 0/1 outcomes), so tree SHAP of the uplift is the same weighted sum of each tree's SHAP
 values: exact, no surrogate. An ``ensemble`` (the mean of the two-model and X-learner uplift)
 competes too, at no extra training cost. More than two arms: one uplift model per treatment arm
-against the shared control. The best learner per arm is the one with the highest Qini on a held-out
-split; its uplift is then calibrated on that split (``calibrate``), which also gives the model
-uncertainty the campaign simulator draws from.
+against the shared control. Every learner is cross-fitted (``cross_fit``: K folds, each fold's rows
+predicted by models trained on the other folds), so every row gets an out-of-fold prediction; the
+best learner per arm is the one with the highest out-of-fold Qini over all rows, its out-of-fold
+uplift is calibrated on all rows (``calibrate``), which also gives the model uncertainty the
+campaign simulator draws from, and the stored model is the mean of its fold models.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,15 +32,18 @@ import lightgbm as lgb
 import numpy as np
 
 from analytics.errors import NotEnoughData, SpecError
-from analytics.progress import Progress, no_progress
+from analytics.progress import Progress, no_progress, scaled
 
 __all__ = [
     "LEARNERS",
     "ArmModel",
+    "CrossFit",
     "UpliftConfig",
     "UpliftFit",
     "calibrate",
+    "cross_fit",
     "fit_uplift",
+    "fold_ids",
     "from_artifacts",
     "harm_report",
     "qini_coefficient",
@@ -57,14 +63,17 @@ class UpliftConfig:
     """Training settings. Small defaults: uplift signals are weak and overfit easily."""
 
     learners: tuple[str, ...] = LEARNERS
-    test_size: float = 0.3
+    folds: int = 4
     num_boost_round: int = 150
     learning_rate: float = 0.08
     num_leaves: int = 6
     min_data_in_leaf: int = 200
     early_stopping_rounds: int = 20
+    # effect-stage trees (X-learner's imputed effects, transformed outcome): None = as above
+    effect_num_leaves: int | None = None
+    effect_min_data_in_leaf: int | None = None
     random_state: int = 0
-    n_jobs: int = 2
+    n_jobs: int = 1  # one thread: OpenMP spin-waits badly on a shared machine (6x slower)
 
 
 # --- metrics --------------------------------------------------------------------------------------
@@ -210,7 +219,7 @@ class UpliftFit:
     control: str
     binary: bool
     feature_names: list[str]
-    test_index: np.ndarray
+    fold: np.ndarray  # cross-fitting fold per training row (empty when loaded from artifacts)
 
     def predict_baseline(self, X: np.ndarray) -> np.ndarray:
         """Expected outcome without contact (clipped to [0, 1] for a binary outcome)."""
@@ -257,6 +266,15 @@ def _train(
     return booster
 
 
+def _effect_config(config: UpliftConfig) -> UpliftConfig:
+    """Settings for trees that learn the effect itself (a weaker signal than the outcome)."""
+    return dataclasses.replace(
+        config,
+        num_leaves=config.effect_num_leaves or config.num_leaves,
+        min_data_in_leaf=config.effect_min_data_in_leaf or config.min_data_in_leaf,
+    )
+
+
 def _learn(
     learner: str,
     X: np.ndarray,
@@ -265,9 +283,10 @@ def _learn(
     mu0: lgb.Booster,
     config: UpliftConfig,
     names: list[str],
+    seed: int | None = None,
 ) -> list[tuple[lgb.Booster, float]]:
     """Fit one learner on one arm's training rows (``t`` True = treated)."""
-    seed = config.random_state
+    seed = config.random_state if seed is None else seed
     e = float(t.mean())
     if learner == "two_model":
         mu1 = _train(X[t], y[t], config, names, seed + 1)
@@ -276,12 +295,12 @@ def _learn(
         mu1 = _train(X[t], y[t], config, names, seed + 1)
         d1 = y[t] - mu0.predict(X[t], raw_score=True)
         d0 = mu1.predict(X[~t], raw_score=True) - y[~t]
-        tau1 = _train(X[t], d1, config, names, seed + 2)
-        tau0 = _train(X[~t], d0, config, names, seed + 3)
+        tau1 = _train(X[t], d1, _effect_config(config), names, seed + 2)
+        tau0 = _train(X[~t], d0, _effect_config(config), names, seed + 3)
         return [(tau0, e), (tau1, 1.0 - e)]
     if learner == "transformed_outcome":
         y_star = y * (t - e) / (e * (1.0 - e))
-        return [(_train(X, y_star, config, names, seed + 4), 1.0)]
+        return [(_train(X, y_star, _effect_config(config), names, seed + 4), 1.0)]
     raise SpecError(f"Unknown uplift learner '{learner}': choose from {', '.join(LEARNERS)}.")
 
 
@@ -330,15 +349,76 @@ def _curve_points(score: np.ndarray, t: np.ndarray, y: np.ndarray, points: int =
     return [[float(share[i]), float(q[i])] for i in idx]
 
 
-def _split(arm: np.ndarray, test_size: float, seed: int) -> np.ndarray:
-    """A boolean test mask, stratified by arm (same share of each arm held out)."""
+def fold_ids(arm: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """A fold number ``0..folds-1`` per row, stratified by arm (each arm spread evenly)."""
     rng = np.random.default_rng(seed)
-    test = np.zeros(len(arm), dtype=bool)
+    out = np.empty(len(arm), dtype=np.int64)
     for value in np.unique(arm):
         idx = np.flatnonzero(arm == value)
-        rng.shuffle(idx)
-        test[idx[: round(test_size * len(idx))]] = True
-    return test
+        out[idx] = rng.permutation(np.arange(len(idx)) % folds)
+    return out
+
+
+@dataclass
+class CrossFit:
+    """Out-of-fold predictions: every row scored by models that never saw it.
+
+    ``oof[arm][learner]`` is the raw uplift per row (NaN outside that arm and the control);
+    ``base`` the no-contact prediction per row; ``models[arm][learner]`` each fold's components.
+    """
+
+    fold: np.ndarray
+    base: np.ndarray
+    oof: dict[str, dict[str, np.ndarray]]
+    models: dict[str, dict[str, list[list[tuple[lgb.Booster, float]]]]]
+
+
+def cross_fit(
+    X: np.ndarray,
+    arm: np.ndarray,
+    y: np.ndarray,
+    *,
+    control: str,
+    arms: list[str],
+    feature_names: list[str],
+    config: UpliftConfig = UpliftConfig(),
+    progress: Progress = no_progress,
+) -> CrossFit:
+    """Fit every learner for every arm on ``config.folds`` folds; predict each fold's rows from
+    the models trained on the other folds (model choice and calibration then use every row)."""
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    arm = np.asarray(arm).astype(str)
+    k = max(int(config.folds), 2)
+    fold = fold_ids(arm, k, config.random_state)
+    learners = list(config.learners)
+    with_ensemble = {"two_model", "x_learner"} <= set(learners)
+    names = [*learners, "ensemble"] if with_ensemble else learners
+    base = np.full(len(y), np.nan)
+    oof = {a: {n: np.full(len(y), np.nan) for n in names} for a in arms}
+    models: dict[str, dict[str, list]] = {a: {n: [] for n in names} for a in arms}
+    ctrl = arm == control
+    for f in range(k):
+        tr, te = fold != f, fold == f
+        progress(f / k, f"Cross-fitting: fold {f + 1} of {k}")
+        mu0 = _train(X[ctrl & tr], y[ctrl & tr], config, feature_names, config.random_state + f)
+        base[te] = mu0.predict(X[te], raw_score=True)
+        for a in arms:
+            rows = (arm == a) | ctrl
+            r_tr, r_te = rows & tr, rows & te
+            fitted = {}
+            for learner in learners:
+                comps = _learn(learner, X[r_tr], arm[r_tr] == a, y[r_tr], mu0, config,
+                               feature_names, seed=config.random_state + 10 * f)  # fmt: skip
+                fitted[learner] = comps
+            if with_ensemble:  # mean of the two-model and X-learner: no extra training
+                fitted["ensemble"] = [
+                    (b, w / 2) for n in ("two_model", "x_learner") for b, w in fitted[n]
+                ]
+            for n, comps in fitted.items():
+                oof[a][n][r_te] = _raw(comps, X[r_te])
+                models[a][n].append(comps)
+    return CrossFit(fold, base, oof, models)
 
 
 def _check_arms(arm: np.ndarray, control: str) -> list[str]:
@@ -372,69 +452,64 @@ def fit_uplift(
     true_uplift: np.ndarray | None = None,
     progress: Progress = no_progress,
 ) -> UpliftFit:
-    """Fit every learner for every treatment arm, keep the best by held-out Qini, calibrate it.
+    """Cross-fit every learner for every arm, keep the best by out-of-fold Qini, calibrate it.
 
-    ``X`` is (n, p) float (NaN allowed), ``arm`` the arm label per row, ``y`` the outcome. With
-    ``true_uplift`` (demo ground truth) the metrics also hold the Qini of the planted truth.
+    Model choice, calibration, curves and the harm report all use the out-of-fold predictions of
+    every row (not one held-out split, whose Qini and slope are too noisy to choose by). The
+    stored model averages the chosen learner's fold models (``weight / folds`` each), so scoring
+    needs no refit and SHAP stays exact. ``X`` is (n, p) float (NaN allowed), ``arm`` the arm
+    label per row, ``y`` the outcome. With ``true_uplift`` (demo ground truth) the metrics also
+    hold the Qini of the planted truth on the same rows.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     arm = np.asarray(arm).astype(str)
     arms = _check_arms(arm, control)
     binary = bool(np.isin(np.unique(y), [0.0, 1.0]).all())
-    test = _split(arm, config.test_size, config.random_state)
-    ctrl_train = (arm == control) & ~test
-    progress(0.05, "Learning what customers do without contact")
-    mu0 = _train(X[ctrl_train], y[ctrl_train], config, feature_names, config.random_state)
-    base_all = mu0.predict(X, raw_score=True)
+    cf = cross_fit(
+        X, arm, y, control=control, arms=arms, feature_names=feature_names, config=config,
+        progress=scaled(progress, 0.02, 0.85),
+    )  # fmt: skip
+    k = max(int(config.folds), 2)
+    progress(0.88, "Learning what customers do without contact")
+    ctrl = arm == control
+    mu0 = _train(X[ctrl], y[ctrl], config, feature_names, config.random_state)
     models: dict[str, ArmModel] = {}
-    steps = len(arms) * len(config.learners)
-    for i, a in enumerate(arms):
-        rows = (arm == a) | (arm == control)
-        tr, te = rows & ~test, rows & test
-        t_tr, t_te = arm[tr] == a, arm[te] == a
-        best: tuple[float, str, list] | None = None
+    for a in arms:
+        rows = (arm == a) | ctrl
+        t, yy = arm[rows] == a, y[rows]
         metrics: dict[str, dict[str, float]] = {}
-        fitted: dict[str, list] = {}
-        for j, learner in enumerate((*config.learners, "ensemble")):
-            progress(0.1 + 0.8 * (i * len(config.learners) + j) / steps, f"{a}: {learner}")
-            if learner == "ensemble":  # mean of the two-model and X-learner: no extra training
-                if not {"two_model", "x_learner"} <= set(fitted):
-                    continue
-                comps = [(b, w / 2) for k in ("two_model", "x_learner") for b, w in fitted[k]]
-            else:
-                comps = _learn(learner, X[tr], t_tr, y[tr], mu0, config, feature_names)
-            fitted[learner] = comps
-            s = _raw(comps, X[te])
-            q = qini_coefficient(s, t_te, y[te])
-            metrics[learner] = {"qini": q, "uplift_at_30": uplift_at_k(s, t_te, y[te], 0.3)}
-            if best is None or q > best[0]:
-                best = (q, learner, comps)
-        assert best is not None
-        _, learner, comps = best
-        s = _raw(comps, X[te])
-        calibration, cov = calibrate(s, t_te, y[te], base_all[te])
-        curves = {"model": _curve_points(s, t_te, y[te])}
-        if true_uplift is not None:
-            truth = np.asarray(true_uplift, dtype=float)[te]
-            metrics["truth"] = {
-                "qini": qini_coefficient(truth, t_te, y[te]),
-                "uplift_at_30": uplift_at_k(truth, t_te, y[te], 0.3),
+        for learner, pred in cf.oof[a].items():
+            s = pred[rows]
+            metrics[learner] = {
+                "qini": qini_coefficient(s, t, yy),
+                "uplift_at_30": uplift_at_k(s, t, yy, 0.3),
             }
-            curves["truth"] = _curve_points(truth, t_te, y[te])
+        learner = max(metrics, key=lambda n: metrics[n]["qini"])
+        s = cf.oof[a][learner][rows]
+        calibration, cov = calibrate(s, t, yy, cf.base[rows])
+        curves = {"model": _curve_points(s, t, yy)}
+        if true_uplift is not None:
+            truth = np.asarray(true_uplift, dtype=float)[rows]
+            metrics["truth"] = {
+                "qini": qini_coefficient(truth, t, yy),
+                "uplift_at_30": uplift_at_k(truth, t, yy, 0.3),
+            }
+            curves["truth"] = _curve_points(truth, t, yy)
+        comps = [(b, w / k) for fold_comps in cf.models[a][learner] for b, w in fold_comps]
         models[a] = ArmModel(
             arm=a,
             learner=learner,
             components=comps,
             calibration=calibration,
             calibration_cov=cov,
-            treated_share=float(t_tr.mean()),
+            treated_share=float(t.mean()),
             metrics=metrics,
             curves=curves,
-            harm=harm_report(calibration[0] + calibration[1] * s, t_te, y[te]),
+            harm=harm_report(calibration[0] + calibration[1] * s, t, yy),
         )
     progress(0.95, "Uplift models ready")
-    return UpliftFit(models, mu0, control, binary, list(feature_names), np.flatnonzero(test))
+    return UpliftFit(models, mu0, control, binary, list(feature_names), cf.fold)
 
 
 # --- persistence (LightGBM text models + a JSON card; no pickles) ---------------------------------
@@ -492,5 +567,5 @@ def from_artifacts(card: dict[str, Any], texts: dict[str, str]) -> UpliftFit:
         control=card["control"],
         binary=bool(card["binary"]),
         feature_names=list(card["feature_names"]),
-        test_index=np.array([], dtype=int),
+        fold=np.array([], dtype=int),
     )

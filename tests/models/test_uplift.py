@@ -9,7 +9,9 @@ from analytics.errors import NotEnoughData, SpecError
 from models.uplift import (
     UpliftConfig,
     calibrate,
+    cross_fit,
     fit_uplift,
+    fold_ids,
     from_artifacts,
     harm_report,
     qini_coefficient,
@@ -19,7 +21,7 @@ from models.uplift import (
     uplift_curve,
 )
 
-TINY = UpliftConfig(num_boost_round=60, learning_rate=0.1, min_data_in_leaf=40, n_jobs=1)
+TINY = UpliftConfig(num_boost_round=60, learning_rate=0.1, min_data_in_leaf=40, folds=3)
 
 
 def test_qini_curve_and_coefficient_hand_worked() -> None:
@@ -147,3 +149,48 @@ def test_errors_name_the_problem() -> None:
         fit_uplift(X, np.full(400, "none"), y, control="none", feature_names=list("abcd"))
     with pytest.raises(NotEnoughData, match="at least 30"):
         fit_uplift(X[:40], arm[:40], y[:40], control="none", feature_names=list("abcd"))
+
+
+def test_fold_ids_spread_every_arm_evenly() -> None:
+    arm = np.array(["a"] * 10 + ["b"] * 7)
+    fold = fold_ids(arm, 3, seed=0)
+    for value in ("a", "b"):
+        counts = np.bincount(fold[arm == value], minlength=3)
+        assert counts.max() - counts.min() <= 1 and counts.sum() == (arm == value).sum()
+
+
+def test_cross_fit_scores_every_row_out_of_fold() -> None:
+    X, arm, y, _ = _planted(1500, 7, arms=("mail", "sms"))
+    config = UpliftConfig(num_boost_round=20, min_data_in_leaf=30, folds=3)
+    cf = cross_fit(X, arm, y, control="none", arms=["mail", "sms"], feature_names=list("abcd"),
+                   config=config)  # fmt: skip
+    assert sorted(np.unique(cf.fold).tolist()) == [0, 1, 2]
+    assert np.isfinite(cf.base).all()
+    for a in ("mail", "sms"):
+        rows = (arm == a) | (arm == "none")
+        for learner, pred in cf.oof[a].items():
+            assert np.isfinite(pred[rows]).all() and np.isnan(pred[~rows]).all(), learner
+            assert len(cf.models[a][learner]) == 3
+            # each fold's rows carry the prediction of the model fitted without that fold
+            f = 1
+            own = rows & (cf.fold == f)
+            got = sum(w * b.predict(X[own], raw_score=True) for b, w in cf.models[a][learner][f])
+            assert np.allclose(pred[own], got)
+
+
+def test_out_of_fold_qini_is_honest_on_pure_noise() -> None:
+    # no effect at all: an overfitting learner looks good in sample, not out of fold
+    rng = np.random.default_rng(8)
+    n = 2000
+    X = rng.normal(size=(n, 5))
+    arm = rng.choice(["none", "mail"], n)
+    y = (rng.random(n) < 0.3).astype(float)
+    loose = UpliftConfig(num_boost_round=80, learning_rate=0.3, num_leaves=31,
+                         min_data_in_leaf=5, early_stopping_rounds=80, folds=3,
+                         learners=("two_model",))  # fmt: skip
+    fit = fit_uplift(X, arm, y, control="none", feature_names=list("abcde"), config=loose)
+    t = arm == "mail"
+    in_sample = qini_coefficient(fit.arms["mail"].predict_raw(X), t, y)
+    out_of_fold = fit.arms["mail"].metrics["two_model"]["qini"]
+    assert in_sample > 0.01 and abs(out_of_fold) < in_sample / 3
+    assert fit.arms["mail"].calibration[1] < 0.5  # no signal: the slope collapses towards 0

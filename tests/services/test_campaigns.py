@@ -30,7 +30,7 @@ from services.campaigns import (
     uplift_card,
 )
 
-TINY = UpliftConfig(num_boost_round=40, learning_rate=0.15, min_data_in_leaf=30, n_jobs=1)
+TINY = UpliftConfig(num_boost_round=40, learning_rate=0.15, min_data_in_leaf=30, folds=2)
 
 
 @pytest.fixture(scope="module")
