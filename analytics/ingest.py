@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from analytics.errors import IngestError, MappingError
@@ -711,13 +712,53 @@ def _extra_name(column: str) -> str:
 
 # --- derived tables and the report ---------------------------------------------------------------
 def _items(events: pl.DataFrame) -> pl.DataFrame:
-    """One row per item: its first category, median positive unit price, and first name if the
-    file has one. One group-by over plain columns (Polars' fast aggregation paths)."""
+    """One row per item, sorted by item id: its first category, median positive unit price, and
+    first name if the file has one ("first": the first non-null value in file order).
+
+    Polars' hash group-by over a million string ids is slow (a hash table of strings, then
+    medians gathered group by group), so items are grouped by sorting: one sort of 64-bit values
+    (the item's hash, the row number in the low bits) makes each item's rows one contiguous run
+    in file order, and a second, independent hash of every row checks each run (a run mixing
+    items is split by it). Equal to ``_items_by_group_by``, the plain version, which small frames
+    use.
+    """
+    names = [c for c in (ITEM_ID, CATEGORY, PRICE, ITEM_NAME) if c in events.columns]
+    frame = events.select(names)
+    if frame.get_column(ITEM_ID).null_count():
+        frame = frame.filter(pl.col(ITEM_ID).is_not_null())
+    n = frame.height
+    if n < _SORTED_ITEMS_FROM or n >= 1 << 40:
+        return _items_by_group_by(frame)
+    ids = frame.get_column(ITEM_ID)
+    rows, starts = _item_runs(ids, n.bit_length())
+    first = rows[starts]
+    columns = {ITEM_ID: ids.gather(first)}
+    for name, out in ((CATEGORY, CATEGORY), (ITEM_NAME, "name")):
+        if name in frame.columns:
+            columns[out] = _first_valid(frame.get_column(name), rows, starts, first).alias(out)
+    run = np.repeat(np.arange(starts.size, dtype=np.uint32), np.diff(np.append(starts, n)))
+    price = frame.get_column(PRICE).rechunk()  # a gather from one chunk is much faster
+    prices = pl.DataFrame({"run": pl.Series(run).set_sorted(), PRICE: price.gather(rows)})
+    del run, rows
+    columns[PRICE] = (
+        prices.group_by("run", maintain_order=True)
+        .agg(pl.when(pl.col(PRICE) > 0).then(pl.col(PRICE)).median())
+        .get_column(PRICE)
+    )
+    order = [ITEM_ID, CATEGORY, PRICE] + (["name"] if ITEM_NAME in frame.columns else [])
+    return _sort_by_text(pl.DataFrame(columns).select(order), ITEM_ID)
+
+
+_SORTED_ITEMS_FROM = 50_000  # rows; below this the plain group-by is as fast
+
+
+def _items_by_group_by(frame: pl.DataFrame) -> pl.DataFrame:
+    """The item table by one group-by (the reference ``_items`` must equal)."""
     aggs = [pl.col(CATEGORY).first(ignore_nulls=True), pl.col("__positive").median().alias(PRICE)]
-    if ITEM_NAME in events.columns:
+    if ITEM_NAME in frame.columns:
         aggs.append(pl.col(ITEM_NAME).first(ignore_nulls=True).alias("name"))
     return (
-        events.lazy()
+        frame.lazy()
         .filter(pl.col(ITEM_ID).is_not_null())
         .with_columns(__positive=pl.when(pl.col(PRICE) > 0).then(pl.col(PRICE)))
         .group_by(ITEM_ID)
@@ -725,6 +766,61 @@ def _items(events: pl.DataFrame) -> pl.DataFrame:
         .sort(ITEM_ID)
         .collect(engine="streaming")
     )
+
+
+def _item_runs(ids: pl.Series, row_bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row numbers ordered so that each distinct id is one run (its rows in file order), and
+    the index where each run starts. ``ids`` holds no nulls and fewer than 2**row_bits rows."""
+    n = ids.len()
+    low = np.uint64((1 << row_bits) - 1)
+    key = ids.hash().to_numpy() & ~low
+    key |= np.arange(n, dtype=np.uint64)
+    key.sort()
+    rows = (key & low).astype(np.uint32 if n <= 1 << 32 else np.int64)
+    key >>= np.uint64(row_bits)  # the hash bits that were sorted on
+    same = key[1:] == key[:-1]
+    del key
+    check = ids.hash(seed=1).to_numpy()[rows]
+    mixed = same & (check[1:] != check[:-1])
+    if mixed.any():  # rare: different ids share the sorted bits; order such runs by `check`
+        bounds = np.flatnonzero(np.append(True, ~same))
+        ends = np.append(bounds[1:], n)
+        for run in np.unique(np.searchsorted(bounds, np.flatnonzero(mixed), side="right") - 1):
+            part = slice(bounds[run], ends[run])
+            order = np.argsort(check[part], kind="stable")
+            rows[part], check[part] = rows[part][order], check[part][order]
+        same &= check[1:] == check[:-1]
+    return rows, np.flatnonzero(np.append(True, ~same))
+
+
+def _first_valid(
+    values: pl.Series, rows: np.ndarray, starts: np.ndarray, first: np.ndarray
+) -> pl.Series:
+    """Per run of ``rows``, the first non-null value in file order (null when there is none)."""
+    nulls = values.null_count()
+    if nulls == 0:
+        return values.gather(first)
+    if nulls == values.len():
+        return pl.Series(values.name, [None] * starts.size, dtype=values.dtype)
+    valid = values.is_not_null().to_numpy()[rows]
+    position = np.where(valid, np.arange(rows.size), rows.size)
+    found = np.minimum.reduceat(position, starts)
+    picked = values.gather(rows[np.minimum(found, rows.size - 1)])
+    keep = pl.Series(found < rows.size)
+    return pl.select(pl.when(keep).then(picked)).to_series()
+
+
+def _sort_by_text(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """``frame.sort(column)`` for a column of distinct non-null texts, faster: Polars sorts text
+    values quickly but its argsort of text is slow, so the order is recovered by matching the
+    sorted values' hashes to the frame's (checked value by value; a plain sort otherwise)."""
+    keys = frame.get_column(column)
+    ordered = keys.sort()
+    perm = np.empty(keys.len(), dtype=np.int64)
+    perm[np.argsort(ordered.hash().to_numpy())] = np.argsort(keys.hash().to_numpy())
+    if keys.gather(perm).equals(ordered):
+        return frame[perm]
+    return frame.sort(column)
 
 
 def _events_report(

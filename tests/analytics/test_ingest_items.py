@@ -1,0 +1,89 @@
+"""Ingest's item table: the sort-based grouping equals the plain group-by, collisions too."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analytics import ingest
+from analytics.schema import CATEGORY, ITEM_ID, ITEM_NAME, PRICE
+
+
+def events(n: int, items: int, seed: int, *, nulls: bool = True, names: bool = True):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, items, n).astype(str).astype(object)
+    category = rng.integers(0, 30, n).astype(str).astype(object)
+    price = np.round(rng.normal(10, 8, n), 2)  # some zero and negative prices: not in the median
+    if nulls:
+        ids[rng.random(n) < 0.05] = None
+        category[rng.random(n) < 0.4] = None
+    frame = pl.DataFrame(
+        {
+            ITEM_ID: pl.Series(ids, dtype=pl.String),
+            CATEGORY: pl.Series(category, dtype=pl.String),
+            PRICE: pl.Series(np.where(rng.random(n) < 0.1, np.nan, price)).fill_nan(None),
+        }
+    )
+    if names:
+        frame = frame.with_columns(
+            pl.when(pl.int_range(pl.len()) % 3 == 0)
+            .then(pl.lit("name ") + pl.col(ITEM_ID))
+            .alias(ITEM_NAME)
+        )
+    return frame
+
+
+@pytest.mark.parametrize("nulls", [True, False])
+@pytest.mark.parametrize("names", [True, False])
+def test_sorted_items_equal_group_by(monkeypatch, nulls, names):
+    monkeypatch.setattr(ingest, "_SORTED_ITEMS_FROM", 2)
+    frame = events(60_000, 7_000, seed=1, nulls=nulls, names=names)
+    fast = ingest._items(frame)
+    assert fast.equals(ingest._items_by_group_by(frame))
+    assert fast.columns == [ITEM_ID, CATEGORY, PRICE, *(["name"] if names else [])]
+
+
+def test_items_planted_values(monkeypatch):
+    """First non-null category in file order, median of the positive prices only."""
+    monkeypatch.setattr(ingest, "_SORTED_ITEMS_FROM", 2)
+    frame = pl.DataFrame(
+        {
+            ITEM_ID: ["b", "a", "b", "a", None, "b", "c"],
+            CATEGORY: [None, "x", "late", "y", "z", "first?", None],
+            PRICE: [5.0, -1.0, 1.0, 3.0, 9.0, 0.0, None],
+        }
+    )
+    items = ingest._items(frame)
+    assert items.to_dict(as_series=False) == {
+        ITEM_ID: ["a", "b", "c"],
+        CATEGORY: ["x", "late", None],
+        PRICE: [3.0, 3.0, None],
+    }
+
+
+def test_runs_split_when_sorted_bits_collide():
+    """With only 4 hash bits sorted on, nearly every run mixes items: the check hash splits
+    them, and every run then holds one id, its rows in file order."""
+    ids = pl.Series(ITEM_ID, [str(i % 97) for i in range(2_000)])
+    rows, starts = ingest._item_runs(ids, row_bits=60)
+    assert sorted(rows.tolist()) == list(range(2_000))
+    ends = np.append(starts[1:], rows.size)
+    assert starts.size == 97
+    for start, end in zip(starts, ends, strict=True):
+        run = rows[start:end]
+        assert ids.gather(run).n_unique() == 1
+        assert (np.diff(run) > 0).all()
+
+
+def test_collisions_give_the_same_table(monkeypatch):
+    monkeypatch.setattr(ingest, "_SORTED_ITEMS_FROM", 2)
+    real = ingest._item_runs
+    monkeypatch.setattr(ingest, "_item_runs", lambda ids, bits: real(ids, 60))
+    frame = events(20_000, 3_000, seed=2)
+    assert ingest._items(frame).equals(ingest._items_by_group_by(frame))
+
+
+def test_sort_by_text_matches_sort():
+    frame = pl.DataFrame({"k": ["b", "a", "ab", "", "10", "9", "é"], "v": range(7)})
+    assert ingest._sort_by_text(frame, "k").equals(frame.sort("k"))
