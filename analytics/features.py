@@ -42,7 +42,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 
@@ -268,7 +268,8 @@ def resolve_feature_spec(
         return spec
     lf = prepared_history(events, cutoff)
     summary = lf.select(
-        pl.col("_day").min().alias("first"),
+        # where the data really starts: a few stray early events (Taobao) must not widen windows
+        pl.col("_day").cast(pl.Int32).quantile(0.001, "lower").alias("first"),
         pl.col("_type").unique().implode().alias("types"),
         (pl.col(PRICE).drop_nulls().n_unique() > 1).alias("vary"),
         (pl.col(PRICE).drop_nulls().n_unique().over(ITEM_ID) > 1).any().alias("discounts"),
@@ -278,6 +279,7 @@ def resolve_feature_spec(
         raise NotEnoughData(
             f"There are no events on or before {cutoff:%Y-%m-%d}; pick a later cutoff date."
         )
+    first = date(1970, 1, 1) + timedelta(days=int(first))
     types = set(summary["types"][0])
     windows = spec.windows_days
     if windows is None:
