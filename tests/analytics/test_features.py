@@ -255,3 +255,15 @@ def test_a_resolved_spec_still_refuses_an_empty_history():
     spec = resolve_feature_spec(frame(ROWS), CUTOFF)
     with pytest.raises(NotEnoughData, match="no events on or before"):
         build_user_features(frame(ROWS), date(2023, 1, 1), spec)
+
+
+def test_a_few_stray_early_events_do_not_widen_the_windows():
+    # nine days of dense data (Taobao-like) plus one stray event two months earlier
+    dense = [
+        ev(f"u{i % 50}", f"2023-03-{d:02d}T{h:02d}:00", "view")
+        for i in range(25)
+        for d in range(1, 10)
+        for h in range(0, 24, 3)
+    ]
+    stray = [ev("u0", "2023-01-02T00:00", "view")]
+    assert resolve_feature_spec(frame(dense + stray), date(2023, 3, 9)).windows_days == (1, 3, 7)
