@@ -428,9 +428,9 @@ def open_source(
 ) -> Iterator[Source]:
     """Yield the whole file as a lazy ``Source``; temporary files live until the block ends.
 
-    ``dtypes`` asks a delimited text file to parse those columns while scanning (the fast path);
-    a value that does not parse then fails the collect, and ``Source.plain`` gives the
-    all-text scan to retry with.
+    ``dtypes`` asks a delimited text file to parse those columns while scanning and to read it
+    as strict UTF-8 (the fast path); a value that does not parse, or a byte that is not UTF-8,
+    then fails the collect, and ``Source.plain`` gives the all-text, lossy scan to retry with.
     """
     path = Path(path)
     if sniff.format == "parquet":
@@ -480,7 +480,8 @@ def _delimited_source(
         schema=schema,
         missing_columns="insert",
         truncate_ragged_lines=True,
-        encoding="utf8-lossy",
+        # strict UTF-8 is cheaper to scan than lossy; the typed fast path has a fallback anyway
+        encoding="utf8" if dtypes else "utf8-lossy",
         row_index_name=_ROW,
     )
     first_line = 1 + int(layout.has_header)

@@ -1,4 +1,5 @@
-"""Ingest's item table: the sort-based grouping equals the plain group-by, collisions too."""
+"""Ingest's fast paths give what the plain ones give: the sort-based item table (collisions
+included) and the strict UTF-8 typed scan (a bad byte past the sniffed start falls back)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import polars as pl
 import pytest
 
 from analytics import ingest
+from analytics.readers import SNIFF_BYTES
 from analytics.schema import CATEGORY, ITEM_ID, ITEM_NAME, PRICE
 
 
@@ -87,3 +89,19 @@ def test_collisions_give_the_same_table(monkeypatch):
 def test_sort_by_text_matches_sort():
     frame = pl.DataFrame({"k": ["b", "a", "ab", "", "10", "9", "é"], "v": range(7)})
     assert ingest._sort_by_text(frame, "k").equals(frame.sort("k"))
+
+
+def test_bad_utf8_byte_after_the_sniff_falls_back_to_lossy_text(tmp_path):
+    rows = ["user_id,item_id,behavior_type,timestamp,price"]
+    rows += [f"{i % 50},{i % 70},pv,{1511544070 + i},{i % 9}.5" for i in range(50_000)]
+    body = "\n".join(rows).encode() + b"\n7,caf\xe9,buy,1511600000,2.5\n"
+    assert len(body) > SNIFF_BYTES
+    path = tmp_path / "events.csv"
+    path.write_bytes(body)
+    result = ingest.ingest_file(path)
+    assert result.report["rows_read"] == 50_001
+    assert result.report["rows_rejected"] == 0
+    last = result.events.row(-1, named=True)
+    assert last["item_id"] == "caf\ufffd"
+    assert last["price"] == 2.5
+    assert last["event_type"] == "purchase"
