@@ -10,7 +10,7 @@ extra chance because of the contact (uplift), ``v`` = value of a conversion (cur
 - profit = margin x incremental revenue - offer cost; ROI = profit / offer cost.
 
 Uncertainty (Monte Carlo, ``draws`` draws): model uncertainty draws the effect line; with an uplift
-model ``u = a + b * raw`` with ``(a, b)`` from the model's held-out calibration and its covariance;
+model ``u = a + b * raw`` with ``(a, b)`` from the out-of-fold calibration and its covariance;
 with an assumed lift ``u = p0 * lift`` with the lift drawn around the stated value. Outcome noise
 draws the sums of the users' Bernoulli outcomes with a normal approximation from their exact means
 and variances. Only per-draw sums are materialised, never users x draws, so 1M users x 1,000 draws

@@ -110,7 +110,7 @@ def strategy_chart(strategies: pl.DataFrame, metric: str = "profit") -> go.Figur
 
 
 def qini_chart(curves: dict[str, list], truth: dict[str, list] | None = None) -> go.Figure:
-    """Qini curves of the uplift model per arm (held-out data) against random targeting."""
+    """Qini curves of the uplift model per arm (out-of-fold scores) against random targeting."""
     fig = go.Figure()
     for arm, points in curves.items():
         if not points:
@@ -128,7 +128,10 @@ def qini_chart(curves: dict[str, list], truth: dict[str, list] | None = None) ->
                 line=dict(dash="dash"),
             )
     return _layout(
-        fig, "Qini curve (held-out customers)", "share targeted (%)", "extra conversions"
+        fig,
+        "Qini curve (every customer, scored out of fold)",
+        "share targeted (%)",
+        "extra conversions",
     )
 
 

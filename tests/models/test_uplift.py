@@ -21,7 +21,7 @@ from models.uplift import (
     uplift_curve,
 )
 
-TINY = UpliftConfig(num_boost_round=60, learning_rate=0.1, min_data_in_leaf=40, folds=3)
+TINY = UpliftConfig(num_boost_round=60, learning_rate=0.1, min_data_in_leaf=40, folds=4)
 
 
 def test_qini_curve_and_coefficient_hand_worked() -> None:
