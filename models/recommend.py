@@ -77,6 +77,7 @@ class RecommendConfig:
     seq_max_seconds: float = 30.0
     max_train_users: int = 4_000
     candidates_per_model: int = 40
+    own_candidates: int = 100
     device: str = "auto"
 
 
@@ -124,6 +125,8 @@ class FittedRecommender:
     horizon_days: float
     cutoff: datetime
     seconds: dict[str, float] = field(default_factory=dict)
+    per_model: int = 40  # candidates per base model at serving, as in training
+    own_cap: int = 100
 
     def popular(self, k: int) -> np.ndarray:
         """Item codes of the ``k`` recent best sellers still on sale (the fallback list)."""
@@ -157,7 +160,11 @@ def _fit_rankers(
         return None, None
     allowed = h.recent_items(_recent_days(cfg, horizon))
     cands = build_candidates(
-        train_models, users, allowed=allowed, per_model=cfg.candidates_per_model
+        train_models,
+        users,
+        allowed=allowed,
+        per_model=cfg.candidates_per_model,
+        own_cap=cfg.own_candidates,
     )
     feats = candidate_features(cands, feature_tables(h, horizon))
     label = _label(feats, h, truth)
@@ -216,6 +223,8 @@ def fit_recommender(
         horizon_days=horizon,
         cutoff=end,
         seconds=seconds,
+        per_model=cfg.candidates_per_model,
+        own_cap=cfg.own_candidates,
     )
 
 
@@ -223,7 +232,9 @@ def fit_recommender(
 def _scored_candidates(
     fitted: FittedRecommender, users: np.ndarray, per_model: int
 ) -> pl.DataFrame:
-    cands = build_candidates(fitted.models, users, allowed=fitted.allowed, per_model=per_model)
+    cands = build_candidates(
+        fitted.models, users, allowed=fitted.allowed, per_model=per_model, own_cap=fitted.own_cap
+    )
     feats = candidate_features(cands, fitted.tables)
     owned = feats["owned"].to_numpy() > 0
     score = np.zeros(feats.height)
@@ -258,7 +269,7 @@ def recommend_lists(
     user_ids: pl.Series | None = None,
     *,
     k: int = 10,
-    per_model: int = 40,
+    per_model: int | None = None,
     fallback: pl.DataFrame | None = None,
     chunk_users: int = 5_000,
 ) -> pl.DataFrame:
@@ -278,7 +289,9 @@ def recommend_lists(
     known = np.unique(codes[codes >= 0])
     parts = []
     for start in range(0, len(known), chunk_users):
-        scored = _scored_candidates(fitted, known[start : start + chunk_users], per_model)
+        scored = _scored_candidates(
+            fitted, known[start : start + chunk_users], per_model or fitted.per_model
+        )
         parts += [
             _top_k(scored, k, "combined"),
             _top_k(scored.filter(pl.col("owned") > 0), k, "buy_again"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import cached_property
 
 import numpy as np
 import polars as pl
@@ -76,10 +77,24 @@ class History:
         )
 
     def bought(self) -> sp.csr_matrix:
-        """Users x items, 1 where the user bought the item before the cutoff."""
+        """Users x items, 1 where the user bought the item before the cutoff (computed once;
+        treat as read-only)."""
+        return self._bought
+
+    @cached_property
+    def _bought(self) -> sp.csr_matrix:
         m = self.matrix(buys_only=True)
         m.data[:] = 1.0
         return m
+
+    def last_touch(self) -> pl.DataFrame:
+        """``u, i, age``: each user's items with the age of the latest event, sorted by user
+        then most recent first (computed once; serving reads it for every user block)."""
+        return self._last_touch
+
+    @cached_property
+    def _last_touch(self) -> pl.DataFrame:
+        return self.frame.group_by("u", "i").agg(pl.col("age").min()).sort(["u", "age", "i"])
 
     def recent_items(self, days: float) -> np.ndarray:
         """Bool per item: any event in the last ``days`` days (the items still on sale)."""

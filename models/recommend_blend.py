@@ -9,6 +9,7 @@ most probable items of both. Ages and windows are in days.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,6 @@ from models.recommend_base import (
     PopularityRecommender,
     RecentItemKNN,
     repurchase_propensity,
-    top_n,
 )
 
 __all__ = ["BaseModels", "BlendRanker", "build_candidates", "candidate_features", "fit_base_models"]
@@ -79,63 +79,95 @@ def build_candidates(
     allowed: np.ndarray,
     per_model: int = 40,
     own_cap: int = 100,
+    chunk_cells: int = 8_000_000,
 ) -> pl.DataFrame:
     """``u, i`` plus every model's score for each candidate of ``users`` (user codes).
 
-    Candidates: the user's own interacted items (at most ``own_cap``, by buy-again then recency),
-    and the ``per_model`` best new items of kNN, ALS and recent popularity. Only ``allowed``
-    items (seen in the recent window) are kept.
+    Candidates: the user's own interacted items (at most ``own_cap``, most recent first), and the
+    ``per_model`` best new items of kNN, recent kNN, EASE, ALS and recent popularity. Only
+    ``allowed`` items (seen in the recent window) are kept. One pass per user block: each dense
+    model scores the block once, and the same score matrix yields both its candidates and its
+    feature at every candidate (no second scoring, no per-user loop).
     """
     h = models.history
     n = h.n_items
+    users = np.asarray(users, dtype=np.int64)
     bought = h.bought()
-    own = (
-        h.frame.filter(pl.col("u").is_in(pl.Series(users).implode()))
-        .group_by("u", "i")
-        .agg(pl.col("age").min())
-        .sort(["u", "age"])
+    scorers = models.scorers()
+    generators = ("knn", "knn_recent", "ease", "als", "pop")
+    dense_kept = ("knn", "knn_recent", "ease")  # the rest are gathered cheaply per pair
+    own = _own_items(h, users, own_cap)
+    pos = np.full(h.n_users, -1, dtype=np.int64)
+    pos[users] = np.arange(len(users))
+    own_row = pos[own["u"].to_numpy()]
+    own_item = own["i"].to_numpy()
+    order = np.argsort(own_row, kind="stable")
+    own_row, own_item = own_row[order], own_item[order]
+    take = max(min(per_model, n), 1)
+    step = max(1, chunk_cells // max(n * len(generators), 1))
+    out_u, out_i = [], []
+    feats: dict[str, list[np.ndarray]] = {f"s_{k}": [] for k in scorers}
+    for start in range(0, len(users), step):
+        block = users[start : start + step]
+        rows_b = np.arange(len(block))
+        excl_r, excl_c = bought[block].nonzero()
+        lo, hi = np.searchsorted(own_row, [start, start + len(block)])
+        keys = [(own_row[lo:hi] - start) * n + own_item[lo:hi]]
+        kept = {}
+        for name in generators:
+            raw = np.asarray(scorers[name].score(block), dtype=np.float32)
+            if name in dense_kept:
+                kept[name] = raw
+            s = raw.copy()
+            s[:, ~allowed] = -np.inf
+            s[excl_r, excl_c] = -np.inf
+            part = np.argpartition(-s, take - 1, axis=1)[:, :take]
+            ok = np.isfinite(np.take_along_axis(s, part, axis=1))
+            keys.append((rows_b[:, None] * n + part)[ok])
+        key = np.sort(np.concatenate(keys))  # sort + dedupe: cheaper than np.unique's hashing
+        key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
+        row, item = key // n, key % n
+        keep = allowed[item]
+        row, item = row[keep], item[keep]
+        u = block[row]
+        out_u.append(u)
+        out_i.append(item)
+        for name, model in scorers.items():
+            v = kept[name][row, item] if name in kept else _pair_scores(model, u, item)
+            feats[f"s_{name}"].append(np.where(np.isfinite(v), v, 0.0).astype(np.float32))
+    cat = (lambda xs: np.concatenate(xs)) if out_u else (lambda xs: np.zeros(0))
+    frame = pl.DataFrame(
+        {
+            "u": cat(out_u).astype(np.int64),
+            "i": cat(out_i).astype(np.int64),
+            **{k: cat(v).astype(np.float32) for k, v in feats.items()},
+        }
+    )
+    return frame if np.all(np.diff(users) > 0) else frame.sort(["u", "i"])
+
+
+def _own_items(h: History, users: np.ndarray, own_cap: int) -> pl.DataFrame:
+    """``u, i``: each user's interacted items, most recent first, at most ``own_cap``."""
+    return (
+        h.last_touch()
+        .filter(pl.col("u").is_in(pl.Series(users).implode()))
         .group_by("u", maintain_order=True)
         .head(own_cap)
         .select("u", "i")
     )
-    parts = [own]
-    for name in ("knn", "knn_recent", "ease", "als", "pop"):
-        scorer = models.scorers()[name]
-        ids, _ = top_n(scorer.score, users, per_model, n_items=n, exclude=bought, allowed=allowed)
-        parts.append(
-            pl.DataFrame({"u": np.repeat(users, ids.shape[1]), "i": ids.ravel()}).filter(
-                pl.col("i") >= 0
-            )
-        )
-    cands = pl.concat(parts).unique(["u", "i"])
-    cands = cands.filter(pl.Series(allowed[cands["i"].to_numpy()])).sort(["u", "i"])
-    u = cands["u"].to_numpy()
-    i = cands["i"].to_numpy()
-    scores = {name: _pair_scores(m, u, i, n) for name, m in models.scorers().items()}
-    return cands.with_columns(
-        [pl.Series(f"s_{k}", np.where(np.isfinite(v), v, 0.0)) for k, v in scores.items()]
-    )
 
 
-def _pair_scores(model: object, u: np.ndarray, i: np.ndarray, n_items: int) -> np.ndarray:
-    """``model.score`` at the pairs ``(u, i)``, computed one user block at a time."""
-    out = np.zeros(len(u), dtype=np.float32)
+def _pair_scores(model: object, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+    """``model.score`` at the pairs ``(u, i)`` for the models with a cheap per-pair form."""
     if len(u) == 0:
-        return out
+        return np.zeros(0, dtype=np.float32)
     if isinstance(model, ALSRecommender):
         return np.einsum("ij,ij->i", model.user_factors_[u], model.item_factors_[i])
     if isinstance(model, PopularityRecommender):
         return model.popularity_[i]
     if isinstance(model, BuyAgainRecommender):
         return np.asarray(model.matrix_[u, i]).ravel()
-    uniq, inverse = np.unique(u, return_inverse=True)
-    step = max(1, 4_000_000 // max(n_items, 1))
-    for start in range(0, len(uniq), step):
-        block = uniq[start : start + step]
-        dense = model.score(block)  # type: ignore[attr-defined]
-        sel = (inverse >= start) & (inverse < start + step)
-        out[sel] = dense[inverse[sel] - start, i[sel]]
-    return out
+    raise TypeError(f"no per-pair score for {type(model).__name__}")
 
 
 def _pair_features(h: History, horizon: float) -> pl.LazyFrame:
@@ -308,8 +340,17 @@ def candidate_features(cands: pl.DataFrame, tables: FeatureTables) -> pl.DataFra
 class BlendRanker:
     """LightGBM binary classifier over candidate features; ``predict_proba`` = P(buy in horizon)."""
 
-    def __init__(self, *, rounds: int = 200, leaves: int = 31, seed: int = 7, threads: int = 1):
+    def __init__(
+        self,
+        *,
+        rounds: int = 100,
+        learning_rate: float = 0.1,
+        leaves: int = 31,
+        seed: int = 7,
+        threads: int = 1,
+    ):
         self.rounds = rounds
+        self.learning_rate = learning_rate
         self.leaves = leaves
         self.seed = seed
         self.threads = threads
@@ -319,7 +360,7 @@ class BlendRanker:
 
         params = {
             "objective": "binary",
-            "learning_rate": 0.05,
+            "learning_rate": self.learning_rate,
             "num_leaves": self.leaves,
             "min_data_in_leaf": 50,
             "feature_fraction": 0.8,
@@ -339,7 +380,8 @@ class BlendRanker:
     def predict_proba(self, features: pl.DataFrame) -> np.ndarray:
         if features.height == 0:
             return np.zeros(0, dtype=np.float64)
-        return np.asarray(self.booster_.predict(_matrix(features), num_threads=self.threads))
+        # scoring is embarrassingly parallel (unlike training, where threads fight): use every core
+        return np.asarray(self.booster_.predict(_matrix(features), num_threads=os.cpu_count() or 1))
 
     def importance(self) -> dict[str, float]:
         gain = self.booster_.feature_importance("gain")

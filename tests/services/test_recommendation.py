@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import polars as pl
@@ -65,7 +66,13 @@ def test_write_lists_as_csv_and_parquet(demo_ws: Workspace, tmp_path: Path) -> N
         write_recommendations(result, tmp_path / "x.csv", "everything")
 
 
-def test_cli_recommend_with_cutoff(demo_ws: Workspace, tmp_path: Path, capsys) -> None:
+def test_cli_recommend_with_cutoff(
+    demo_ws: Workspace, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the verb's own path, minus the sequence model's training (tests/models covers it): quick
+    import services.recommendation as service
+
+    monkeypatch.setattr(service, "RecommendSpec", partial(RecommendSpec, sequential=False))
     last = demo_ws.events("demo").select(pl.col("event_time").max()).collect().item()
     cutoff = date.fromordinal(last.date().toordinal() - 30)
     out = tmp_path / "recs.csv"
