@@ -212,6 +212,19 @@ def test_no_items_is_a_clear_error() -> None:
         build_history(ev, CUT)
 
 
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread: on a busy 2-core machine torch's spinning pool made the tiny
+    sequence-model test take ~56 s instead of ~3 s."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_torch_thread")
 def test_sequence_model_learns_a_fixed_order_on_cpu() -> None:
     rows = []
     for u in range(40):
