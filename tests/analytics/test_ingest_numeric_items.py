@@ -1,0 +1,60 @@
+"""The item table's numeric-id path (ids that are plain decimal text are grouped and ordered as
+numbers) gives what the plain group-by gives, and texts that only look numeric keep the text
+path: '007', '+7', ' 7' and '7' are four different items."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analytics import ingest
+from analytics.schema import CATEGORY, ITEM_ID, PRICE
+
+
+def frame_of(ids: list[str | None], seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = len(ids)
+    draws = zip(rng.random(n), rng.integers(0, 5, n), strict=True)
+    category = [None if r < 0.3 else str(c) for r, c in draws]
+    return pl.DataFrame(
+        {
+            ITEM_ID: pl.Series(ids, dtype=pl.String),
+            CATEGORY: pl.Series(category, dtype=pl.String),
+            PRICE: np.round(rng.normal(10, 8, n), 2),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    "pool",
+    [
+        ["0", "1", "9", "10", "100", "101", "2", "20", "99", "1000000", "18446744073"],
+        ["7", "007", "+7", " 7", "70", "0", "00", "1e1", "10"],  # text path: not all plain
+        ["5", "-5", "5"],
+        ["12345678901234567890", "1", "2"],  # over 64 bits: the text path
+    ],
+)
+def test_numeric_ids_equal_group_by(monkeypatch, pool):
+    monkeypatch.setattr(ingest, "_SORTED_ITEMS_FROM", 2)
+    rng = np.random.default_rng(3)
+    ids = [pool[i] for i in rng.integers(0, len(pool), 3_000)]
+    ids[5] = None
+    frame = frame_of(ids)
+    fast = ingest._items(frame)
+    assert fast.equals(ingest._items_by_group_by(frame))
+    assert fast.get_column(ITEM_ID).to_list() == sorted(set(pool))
+
+
+def test_decimal_ids_only_for_plain_decimals():
+    plain = pl.Series(["0", "7", "10", "123"])
+    assert ingest._decimal_ids(plain, 40).tolist() == [0, 7, 10, 123]
+    for odd in ("007", "+7", " 7", "7 ", "7.0", "x", "1_0"):
+        assert ingest._decimal_ids(pl.Series(["1", odd]), 40) is None, odd
+    assert ingest._decimal_ids(pl.Series(["1", str(1 << 41)]), 40) is None  # too wide to pack
+
+
+def test_decimal_text_order_sorts_like_text():
+    values = np.array([9, 10, 1, 100, 0, 19, 2, 1000000, 11], dtype=np.uint64)
+    order = ingest._decimal_text_order(values)
+    assert [str(v) for v in values[order]] == sorted(str(v) for v in values)
