@@ -731,10 +731,14 @@ def _items(events: pl.DataFrame) -> pl.DataFrame:
         return _items_by_group_by(frame)
     ids = frame.get_column(ITEM_ID)
     numbers = _decimal_ids(ids, 64 - n.bit_length())
+    numeric = numbers is not None
     if numbers is not None:
         rows, starts = _item_runs_numeric(numbers, n.bit_length())
         distinct = numbers[rows[starts]]
         del numbers
+        # e.g. '007' and '7' are distinct items: back to the text path
+        numeric = _plain_decimals(ids, distinct, starts)
+    if numeric:
         text_order = _decimal_text_order(distinct)
         # the ids' texts are their plain decimals: format a million numbers, no string gather
         item_ids = pl.Series(ITEM_ID, distinct).cast(pl.String)
@@ -791,9 +795,10 @@ def _digits(values: np.ndarray) -> np.ndarray:
 
 
 def _decimal_ids(ids: pl.Series, value_bits: int) -> np.ndarray | None:
-    """The ids as unsigned numbers when every id is plain decimal text ('17', not '017', '+17'
-    or ' 17') below 2**value_bits, else None. Such ids are grouped and ordered as numbers: no
-    string hashing and no string sort (most event logs number their items)."""
+    """The ids as unsigned numbers when every id parses as one below 2**value_bits, else None.
+    The caller still checks with ``_plain_decimals`` that the texts are the numbers' plain
+    decimals ('17', not '017' or '+17'). Such ids are grouped and ordered as numbers: no string
+    hashing and no string sort (most event logs number their items)."""
     if ids.dtype != pl.String or value_bits < 1:
         return None
     numbers = ids.cast(pl.UInt64, strict=False)
@@ -802,10 +807,16 @@ def _decimal_ids(ids: pl.Series, value_bits: int) -> np.ndarray | None:
     values = numbers.to_numpy()
     if int(values.max()) >> value_bits:
         return None
-    # a text of exactly as many characters as its value's digits is that value's plain decimal
-    if not np.array_equal(ids.str.len_bytes().to_numpy(), _digits(values)):
-        return None
     return values
+
+
+def _plain_decimals(ids: pl.Series, distinct: np.ndarray, starts: np.ndarray) -> bool:
+    """Whether each id is its number's plain decimal text. A text the number cast accepts is
+    at least as long as the plain decimal (only leading zeros or '+' can be added), so equal
+    total lengths mean every text is plain: one sum over the rows, digits per distinct id."""
+    counts = np.diff(np.append(starts, ids.len()))
+    plain_length = int((_digits(distinct).astype(np.int64) * counts).sum())
+    return int(ids.str.len_bytes().sum()) == plain_length
 
 
 def _item_runs_numeric(values: np.ndarray, row_bits: int) -> tuple[np.ndarray, np.ndarray]:

@@ -49,9 +49,18 @@ def test_numeric_ids_equal_group_by(monkeypatch, pool):
 def test_decimal_ids_only_for_plain_decimals():
     plain = pl.Series(["0", "7", "10", "123"])
     assert ingest._decimal_ids(plain, 40).tolist() == [0, 7, 10, 123]
-    for odd in ("007", "+7", " 7", "7 ", "7.0", "x", "1_0"):
+    for odd in (" 7", "7 ", "7.0", "x", "1_0", "1e9", "-0"):
         assert ingest._decimal_ids(pl.Series(["1", odd]), 40) is None, odd
     assert ingest._decimal_ids(pl.Series(["1", str(1 << 41)]), 40) is None  # too wide to pack
+    for odd in ("007", "+7"):  # parse as 7, but are not its plain text
+        ids = pl.Series(["7", odd, "10"])
+        values = ingest._decimal_ids(ids, 40)
+        rows, starts = ingest._item_runs_numeric(values, 8)
+        assert not ingest._plain_decimals(ids, values[rows[starts]], starts), odd
+    ids = pl.Series(["7", "10", "7"])
+    values = ingest._decimal_ids(ids, 40)
+    rows, starts = ingest._item_runs_numeric(values, 8)
+    assert ingest._plain_decimals(ids, values[rows[starts]], starts)
 
 
 def test_decimal_text_order_sorts_like_text():
