@@ -466,6 +466,9 @@ class PredictorSpec:
     seed: int = 7
     sequence: bool = True  # also train the sequence model where it applies, keep the better one
     n_estimators: int = 600
+    # 0.1 with early stopping reaches the quality of 0.05 with about half the trees, which halves
+    # training, scoring and TreeSHAP (explaining costs time per tree)
+    learning_rate: float = 0.1
     snapshots: int = 4  # training cutoffs stacked (one horizon apart) where the history allows
 
 
@@ -631,7 +634,11 @@ def _stack(X_new, y_new, X_old, y_old) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _gbm_kwargs(spec: PredictorSpec) -> dict[str, Any]:
-    return {"n_estimators": spec.n_estimators, "random_state": spec.seed}
+    return {
+        "n_estimators": spec.n_estimators,
+        "learning_rate": spec.learning_rate,
+        "random_state": spec.seed,
+    }
 
 
 def _pick_baseline(baselines: dict[str, dict[str, Any]], key: str, higher: bool) -> dict[str, Any]:
@@ -670,8 +677,8 @@ def _count_model(lf, spec, feats, cuts, names, h) -> tuple[np.ndarray, dict[str,
     model = _PoissonGBM(**_gbm_kwargs(spec)).fit(X_tr, y_tr, feature_names=names)
     X_ev, y_ev = xy("eval")
     check = regression_metrics(y_ev, model.predict(X_ev))
-    if cuts["eval"] != cuts["score"]:
-        model = _PoissonGBM(**_gbm_kwargs(spec)).fit(X_ev, y_ev, feature_names=names)
+    # no refit on the evaluation window: the stacked training snapshots already hold most of the
+    # history, and a second Poisson model cost as much as the classifier itself
     return model.predict(feats["score"].select(names).to_numpy()), check
 
 
