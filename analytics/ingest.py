@@ -231,12 +231,20 @@ def _check_mapping(mapping: dict[str, str], shape: Shape, columns: list[str]) ->
 
 # --- ingest -------------------------------------------------------------------------------------
 def ingest_file(
-    path: Path, spec: IngestSpec | None = None, progress: Progress = no_progress
+    path: Path,
+    spec: IngestSpec | None = None,
+    progress: Progress = no_progress,
+    *,
+    detection: Detection | None = None,
 ) -> IngestResult:
-    """Read ``path`` whole into canonical frames, following ``spec`` (default: the detection)."""
+    """Read ``path`` whole into canonical frames, following ``spec`` (default: the detection).
+
+    ``detection``: the caller's ``detect_file(path)`` of the same file, to save sniffing again.
+    """
     path = Path(path)
     progress(0.0, "Looking at the file")
-    detection = detect_file(path)
+    if detection is None or detection.sniff is None:
+        detection = detect_file(path)
     spec = spec or resolve_spec(detection)
     _check_mapping(spec.mapping, spec.shape, detection.columns)
     sniff = detection.sniff

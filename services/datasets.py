@@ -80,7 +80,9 @@ def ingest_path(
     progress(0.0, f"Looking at {path.name}")
     detection = detect_file(path)
     spec = resolve_spec(detection, shape=shape, mapping=mapping, day_first=day_first)
-    result = ingest_file(path, spec, progress=scaled(progress, 0.02, 0.85))
+    result = ingest_file(
+        path, spec, progress=scaled(progress, 0.02, 0.85), detection=detection
+    )  # the detection just made: the file is sniffed once
     progress(0.9, "Saving the dataset")
     ws.save_dataset(
         name,
