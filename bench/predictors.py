@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -84,14 +85,24 @@ def _bgnbd(ws: Workspace, name: str, cutoff, horizon: int) -> pl.DataFrame:
     return s.with_columns(bg_expected=m.expected_purchases(float(horizon), *args))
 
 
+def _cpu() -> float:
+    """CPU seconds (user + sys) of this process and its threads: what 2 quiet cores would take."""
+    t = os.times()
+    return t.user + t.system
+
+
+def _load() -> float:
+    return round(os.getloadavg()[0], 1)
+
+
 def _repeat_case(ws, name, path, cutoff_day: date, horizon: int, cv_logistic: bool) -> dict:
     source = _ingest(ws, path, name)
     cutoff = to_utc(cutoff_day)
-    t0 = time.perf_counter()
+    load, c0, t0 = _load(), _cpu(), time.perf_counter()
     result = train_predictor(
         ws, name, TrainSpec("purchase", cutoff=cutoff_day, horizon_days=horizon)
     )
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
     actual = _holdout_days(ws, name, cutoff, horizon)
     bg = _bgnbd(ws, name, cutoff, horizon)
     # customers with a purchase on or before the cutoff: the BG/NBD population
@@ -111,6 +122,8 @@ def _repeat_case(ws, name, path, cutoff_day: date, horizon: int, cv_logistic: bo
         "bgnbd_total_bias": float(df["bg_expected"].sum() / df["actual_days"].sum() - 1),
         "card_baseline": result.card["baseline"].get("name"),
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 1),
+        "load_before": load,
         "explain_seconds": result.card["explain_seconds"],
     }
     if cv_logistic:  # the brief's reference: R, F, M, T logistic, 5-fold CV on the holdout labels
@@ -160,9 +173,9 @@ def bench_demo(ws: Workspace, users: int) -> dict:
     from services.demo import load_demo
 
     load_demo(ws, users=users)
-    t0 = time.perf_counter()
+    load, c0, t0 = _load(), _cpu(), time.perf_counter()
     result = train_predictor(ws, "demo", TrainSpec("purchase", horizon_days=7))
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, _cpu() - c0
     truth = ws.read_frame("demo", "truth")
     future = ws.read_frame("demo", "future")
     end = result.scores  # every user seen up to the end of the history
@@ -187,8 +200,15 @@ def bench_demo(ws: Workspace, users: int) -> dict:
         "truth_auc": truth_auc,
         "ratio": model_auc / truth_auc,
         "train_and_explain_seconds": round(seconds, 1),
+        # on a shared machine wall time is contention; CPU seconds ≤ 2 × 60 fit 2 quiet cores
+        "cpu_seconds": round(cpu, 1),
+        "load_before": load,
         "explain_seconds": result.card["explain_seconds"],
-        "targets": {"ratio>=0.97": model_auc / truth_auc >= 0.97, "<60 s": seconds < 60},
+        "targets": {
+            "ratio>=0.97": model_auc / truth_auc >= 0.97,
+            "<60 s": seconds < 60,
+            "<60 s of CPU": cpu < 60,
+        },
     }
 
 
