@@ -55,13 +55,56 @@ class Projection:
     method: str  # "umap" (all points fitted) or "umap+knn" (sample fitted, rest interpolated)
 
 
+def _import_umap():
+    """Import umap-learn with numba's on-disk cache turned on for all its jitted functions.
+
+    Most of umap-learn's and pynndescent's kernels are ``@numba.njit()`` without ``cache=True``, so
+    every fresh process recompiled them: ~30 CPU s before the first map, however small (measured on
+    2,000 points: 32 CPU s to fit in a fresh process, 8 CPU s once the cache is filled). Turning
+    ``cache`` on while umap's modules are first imported stores the compiled code where numba
+    keeps its cache (beside the package, or under ``NUMBA_CACHE_DIR`` when the app or CLI sets
+    it), so only the very first process on a machine pays. If umap was already imported
+    elsewhere, nothing changes.
+    """
+    import sys
+
+    if "umap" in sys.modules:
+        return sys.modules["umap"]
+    import numba
+
+    originals = numba.njit, numba.jit
+
+    def cached(decorator):
+        def wrapped(*args, **kwargs):
+            kwargs.setdefault("cache", True)
+            return decorator(*args, **kwargs)
+
+        return wrapped
+
+    numba.njit, numba.jit = cached(originals[0]), cached(originals[1])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "cannot cache" notes for the few closures
+            import umap
+    finally:
+        numba.njit, numba.jit = originals
+    return umap
+
+
 def _umap_fit(vectors: np.ndarray, spec: ProjectionSpec) -> np.ndarray:
-    import umap  # imported lazily: numba compilation is slow and only this path needs it
+    umap = _import_umap()  # imported lazily: numba compilation is slow and only this path needs it
 
     n = len(vectors)
+    n_neighbors = min(spec.n_neighbors, max(n - 1, 2))
+    # exact kNN graph by blocked matrix products: above 4,096 points umap-learn would build it with
+    # pynndescent, whose jitted closures numba cannot cache (~80 CPU s per process at 6k points)
+    idx, dist = _nearest(vectors, vectors, n_neighbors)
+    order = np.argsort(dist, axis=1, kind="stable")
+    idx, dist = np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)
     reducer = umap.UMAP(
         n_components=2,
-        n_neighbors=min(spec.n_neighbors, max(n - 1, 2)),
+        n_neighbors=n_neighbors,
+        precomputed_knn=(idx, dist, None),
         min_dist=spec.min_dist,
         metric=spec.metric,
         n_epochs=spec.n_epochs,
