@@ -67,3 +67,15 @@ def test_decimal_text_order_sorts_like_text():
     values = np.array([9, 10, 1, 100, 0, 19, 2, 1000000, 11], dtype=np.uint64)
     order = ingest._decimal_text_order(values)
     assert [str(v) for v in values[order]] == sorted(str(v) for v in values)
+
+
+def test_text_ids_with_colliding_hash_bits_still_equal_group_by(monkeypatch):
+    """Numbered ids now take the numeric path, so the hash path's collision handling is
+    checked here with ids that are not numbers (only 4 hash bits sorted on)."""
+    monkeypatch.setattr(ingest, "_SORTED_ITEMS_FROM", 2)
+    real = ingest._item_runs
+    monkeypatch.setattr(ingest, "_item_runs", lambda ids, bits: real(ids, 60))
+    rng = np.random.default_rng(4)
+    frame = frame_of([f"x{i}" for i in rng.integers(0, 500, 5_000)])
+    assert ingest._decimal_ids(frame.get_column(ITEM_ID), 40) is None
+    assert ingest._items(frame).equals(ingest._items_by_group_by(frame))
