@@ -37,7 +37,7 @@ class ProjectionSpec:
     min_dist: float = 0.1
     metric: str = "euclidean"
     n_epochs: int | None = None
-    sample_size: int = 25_000
+    sample_size: int = 15_000
     neighbors_k: int = 8
     trust_sample: int = 3_000
     trust_neighbors: int = 10
