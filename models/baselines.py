@@ -212,6 +212,6 @@ def popularity_predict(
     top = buys.group_by(CATEGORY).len().sort(["len", CATEGORY], descending=[True, False]).head(k)
     out = top.collect()[CATEGORY].to_list()
     if not out:
-        out = lf.group_by(CATEGORY).len().sort("len", descending=True).head(k).collect()
-        out = out[CATEGORY].to_list()
+        top_any = lf.group_by(CATEGORY).len().sort("len", descending=True).head(k).collect()
+        out = top_any[CATEGORY].to_list()
     return out

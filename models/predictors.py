@@ -228,8 +228,10 @@ class GBMClassifier(_GBMBase):
                 "not do it). Try a longer horizon or an earlier cutoff."
             )
         self.booster_, X_val, y_val = self._train(X, y, eval_set, feature_names)
-        margin = self.booster_.predict(
-            X_val, raw_score=True, num_iteration=self.best_iteration_, num_threads=self.n_jobs
+        margin = np.asarray(
+            self.booster_.predict(
+                X_val, raw_score=True, num_iteration=self.best_iteration_, num_threads=self.n_jobs
+            )
         )
         self.calibration_ = _platt(margin, np.asarray(y_val, dtype=float))
         self.classes_ = np.array([0, 1])
@@ -237,11 +239,13 @@ class GBMClassifier(_GBMBase):
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds of the boosted trees (before calibration): what SHAP values sum to."""
-        return self.booster_.predict(
-            np.asarray(X, dtype=np.float64),
-            raw_score=True,
-            num_iteration=self.best_iteration_,
-            num_threads=self.n_jobs,
+        return np.asarray(
+            self.booster_.predict(
+                np.asarray(X, dtype=np.float64),
+                raw_score=True,
+                num_iteration=self.best_iteration_,
+                num_threads=self.n_jobs,
+            )
         )
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
@@ -327,11 +331,13 @@ class GBMRevenue(_GBMBase):
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Log of the expected spend (Tweedie uses a log link): what SHAP values sum to."""
-        return self.booster_.predict(
-            np.asarray(X, dtype=np.float64),
-            raw_score=True,
-            num_iteration=self.best_iteration_,
-            num_threads=self.n_jobs,
+        return np.asarray(
+            self.booster_.predict(
+                np.asarray(X, dtype=np.float64),
+                raw_score=True,
+                num_iteration=self.best_iteration_,
+                num_threads=self.n_jobs,
+            )
         )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -401,10 +407,12 @@ class GBMCategory(_GBMBase):
         return np.array([index.get(v, other) for v in y], dtype=int)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.booster_.predict(
-            np.asarray(X, dtype=np.float64),
-            num_iteration=self.best_iteration_,
-            num_threads=self.n_jobs,
+        return np.asarray(
+            self.booster_.predict(
+                np.asarray(X, dtype=np.float64),
+                num_iteration=self.best_iteration_,
+                num_threads=self.n_jobs,
+            )
         )
 
     def predict(self, X: np.ndarray) -> np.ndarray:
@@ -508,7 +516,9 @@ def _bgnbd_columns(
     """``user_id, bgnbd_p_alive, bgnbd_expected, bgnbd_prob`` for buyers (None model on failure)."""
     summary = repeat_summary(events, cutoff)
     try:
-        model = BetaGeo().fit(summary["frequency"], summary["recency"], summary["T"])
+        model = BetaGeo().fit(
+            summary["frequency"].to_numpy(), summary["recency"].to_numpy(), summary["T"].to_numpy()
+        )
     except NotEnoughData:
         return summary.select(USER_ID), None
     args = (summary["frequency"].to_numpy(), summary["recency"].to_numpy(), summary["T"].to_numpy())
@@ -555,7 +565,7 @@ def _rfm_columns(names: list[str]) -> list[str]:
         "events_total",
     ]
     counts = [n for n in names if re.match(r"^(views|carts|favs)_\d+d$", n)]
-    widest = {}
+    widest: dict[str, Any] = {}
     for n in counts:  # the widest window of each event type
         kind, days = n.split("_")[0], int(n.split("_")[1][:-1])
         if days >= widest.get(kind, (0, ""))[0]:
@@ -690,10 +700,12 @@ class _PoissonGBM(_GBMBase):
         return self
 
     def predict(self, X) -> np.ndarray:
-        return self.booster_.predict(
-            np.asarray(X, dtype=np.float64),
-            num_iteration=self.best_iteration_,
-            num_threads=self.n_jobs,
+        return np.asarray(
+            self.booster_.predict(
+                np.asarray(X, dtype=np.float64),
+                num_iteration=self.best_iteration_,
+                num_threads=self.n_jobs,
+            )
         )
 
 
@@ -702,7 +714,7 @@ def _train_binary(lf, spec, feats, labels, names, cuts, choice, progress) -> Spl
     ev, X_ev, y_ev = _xy(feats["eval"], labels["eval"], names)
     model = GBMClassifier(**_gbm_kwargs(spec)).fit(X_tr, y_tr, feature_names=names)
     p_ev = model.predict_proba(X_ev)[:, 1]
-    metrics = classification_metrics(y_ev, p_ev)
+    metrics: dict[str, Any] = classification_metrics(y_ev, p_ev)
     progress(0.5, "Fitting the classical baselines")
     rfm = _rfm_columns(names)
     logit = RecencyLogistic(random_state=spec.seed).fit(tr.select(rfm).to_numpy(), y_tr)

@@ -197,4 +197,5 @@ def event_attribution(result: SequenceResult, seqs: UserSequences, row: int) -> 
     out = model.forward_embedded(x, lengths)[0, 0]
     out.backward()
     n = int(lengths[0])
+    assert x.grad is not None  # backward() above filled it
     return (x.grad * x).sum(dim=-1)[0, :n].detach().numpy()
