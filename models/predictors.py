@@ -91,6 +91,7 @@ def _split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 class _GBMBase:
     objective = "regression"
+    booster_: lgb.Booster  # set by fit() or from_bytes()
 
     def __init__(
         self,
@@ -147,6 +148,17 @@ class _GBMBase:
         for k, v in params.items():
             setattr(self, k, v)
         return self
+
+    def _booster_output(self, X: Any, *, raw_score: bool = False) -> np.ndarray:
+        """The fitted booster's output at the early-stopped iteration, as a float array."""
+        return np.asarray(
+            self.booster_.predict(
+                np.asarray(X, dtype=np.float64),
+                raw_score=raw_score,
+                num_iteration=self.best_iteration_,
+                num_threads=self.n_jobs,
+            )
+        )
 
     def _lgb_params(self, n_rows: int | None = None, **extra: Any) -> dict[str, Any]:
         device = lightgbm_device() if self.device == "auto" else self.device
@@ -228,25 +240,14 @@ class GBMClassifier(_GBMBase):
                 "not do it). Try a longer horizon or an earlier cutoff."
             )
         self.booster_, X_val, y_val = self._train(X, y, eval_set, feature_names)
-        margin = np.asarray(
-            self.booster_.predict(
-                X_val, raw_score=True, num_iteration=self.best_iteration_, num_threads=self.n_jobs
-            )
-        )
+        margin = self._booster_output(X_val, raw_score=True)
         self.calibration_ = _platt(margin, np.asarray(y_val, dtype=float))
         self.classes_ = np.array([0, 1])
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Raw log-odds of the boosted trees (before calibration): what SHAP values sum to."""
-        return np.asarray(
-            self.booster_.predict(
-                np.asarray(X, dtype=np.float64),
-                raw_score=True,
-                num_iteration=self.best_iteration_,
-                num_threads=self.n_jobs,
-            )
-        )
+        return self._booster_output(X, raw_score=True)
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
         a, b = self.calibration_
@@ -331,14 +332,7 @@ class GBMRevenue(_GBMBase):
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Log of the expected spend (Tweedie uses a log link): what SHAP values sum to."""
-        return np.asarray(
-            self.booster_.predict(
-                np.asarray(X, dtype=np.float64),
-                raw_score=True,
-                num_iteration=self.best_iteration_,
-                num_threads=self.n_jobs,
-            )
-        )
+        return self._booster_output(X, raw_score=True)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return np.exp(self.decision_function(X))
@@ -407,13 +401,7 @@ class GBMCategory(_GBMBase):
         return np.array([index.get(v, other) for v in y], dtype=int)
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return np.asarray(
-            self.booster_.predict(
-                np.asarray(X, dtype=np.float64),
-                num_iteration=self.best_iteration_,
-                num_threads=self.n_jobs,
-            )
-        )
+        return self._booster_output(X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
@@ -700,13 +688,7 @@ class _PoissonGBM(_GBMBase):
         return self
 
     def predict(self, X) -> np.ndarray:
-        return np.asarray(
-            self.booster_.predict(
-                np.asarray(X, dtype=np.float64),
-                num_iteration=self.best_iteration_,
-                num_threads=self.n_jobs,
-            )
-        )
+        return self._booster_output(X)
 
 
 def _train_binary(lf, spec, feats, labels, names, cuts, choice, progress) -> SplitRun:
