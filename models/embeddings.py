@@ -501,6 +501,7 @@ def train_user_embeddings(
     threads = torch.get_num_threads()
     if device.type == "cpu" and config.cpu_threads:
         torch.set_num_threads(config.cpu_threads)
+    label = device_label(device)  # while the training thread cap holds, so the UI tells the truth
     try:
         for epoch in range(config.epochs):
             curve.append(_train_epoch(model, optimizer, data, rows, device, config, generator))
@@ -514,7 +515,7 @@ def train_user_embeddings(
         user_ids=data.embed.user_ids,
         embeddings=embeddings,
         loss_curve=curve,
-        device=device_label(device),
+        device=label,
         seconds=time.perf_counter() - started,
         epochs=len(curve),
         train_users=len(rows),
