@@ -9,11 +9,9 @@ from ui.widgets import showing_errors
 KEY = "cmp"
 
 st.title("Campaigns")
-ws, dataset = state.workspace(), state.dataset_name()
-if dataset is None:
-    st.info("Campaigns need a dataset: load the demo store or upload your own file first.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
-    st.stop()
+ws, dataset = state.require_dataset(
+    "Campaigns need a dataset: load the demo store or upload your own file first."
+)
 
 with showing_errors():
     inputs = cw.audience_inputs(ws, dataset)

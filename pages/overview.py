@@ -19,13 +19,9 @@ from ui.widgets import showing_errors
 ACTIVE_DAYS = 28
 
 st.title("Overview")
-name = state.dataset_name()
-if name is None:
-    st.info("No dataset yet: load the demo store or upload your own file on the Data page.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
-    st.stop()
-
-ws = state.workspace()
+ws, name = state.require_dataset(
+    "No dataset yet: load the demo store or upload your own file on the Data page."
+)
 with showing_errors():
     info = ws.dataset(name)
     if info.shape == Shape.CUSTOMERS:

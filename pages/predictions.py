@@ -27,12 +27,9 @@ from ui.progress import progress_bar
 from ui.widgets import showing_errors
 
 st.title("Predictions")
-name = state.dataset_name()
-if name is None:
-    st.info("No dataset yet: load the demo store or upload your own file on the Data page.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
-    st.stop()
-ws = state.workspace()
+ws, name = state.require_dataset(
+    "No dataset yet: load the demo store or upload your own file on the Data page."
+)
 if ws.dataset(name).shape == Shape.CUSTOMERS:
     st.info(f"'{name}' is a customer table without activity over time: predictors need events.")
     st.stop()

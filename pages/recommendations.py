@@ -9,11 +9,9 @@ from ui.widgets import showing_errors
 KEY = "recs"
 
 st.title("Recommendations")
-ws, dataset = state.workspace(), state.dataset_name()
-if dataset is None:
-    st.info("Recommendations need a dataset: load the demo store or upload your own file first.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
-    st.stop()
+ws, dataset = state.require_dataset(
+    "Recommendations need a dataset: load the demo store or upload your own file first."
+)
 
 with showing_errors():
     result = rw.cached_result(ws, dataset)

@@ -20,11 +20,9 @@ from ui.charts_segments import (
 from ui.progress import progress_bar
 
 st.title("Segments")
-ws, dataset = state.workspace(), state.dataset_name()
-if dataset is None:
-    st.info("Segments need a dataset: load the demo store or upload a file on the Data page.")
-    st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
-    st.stop()
+ws, dataset = state.require_dataset(
+    "Segments need a dataset: load the demo store or upload a file on the Data page."
+)
 
 fingerprint = ws.dataset(dataset).fingerprint
 record = ws.get_record("run", dataset, "segment")

@@ -85,3 +85,14 @@ def flash(message: str) -> None:
 
 def pop_flash() -> str | None:
     return st.session_state.pop(FLASH, None)
+
+
+def require_dataset(message: str) -> tuple[Workspace, str]:
+    """The workspace and the picked dataset; without a dataset, say ``message``, link to the
+    Data page and stop the page."""
+    name = dataset_name()
+    if name is None:
+        st.info(message)
+        st.page_link("pages/data.py", label="Go to the Data page", icon=":material/upload_file:")
+        st.stop()
+    return workspace(), name
