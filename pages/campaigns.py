@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from ui import cache, state
 from ui import campaign_widgets as cw
-from ui import state
 from ui.widgets import showing_errors
 
 KEY = "cmp"
@@ -14,7 +14,7 @@ ws, dataset = state.require_dataset(
 )
 
 with showing_errors():
-    inputs = cw.audience_inputs(ws, dataset)
+    inputs = cache.audience_inputs(ws, dataset)
     cw.show_missing_inputs(inputs)
 
     st.header("1. Who", divider="gray")

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from ui import cache, state
 from ui import recs_widgets as rw
-from ui import state
 from ui.widgets import showing_errors
 
 KEY = "recs"
@@ -14,7 +14,7 @@ ws, dataset = state.require_dataset(
 )
 
 with showing_errors():
-    result = rw.cached_result(ws, dataset)
+    result = cache.recommendations(ws, dataset)
     if result is None:
         st.write(
             "Two lists per customer: **buy again** (what they are likely to re-order) and "

@@ -8,9 +8,8 @@ from analytics.errors import AudienceLabError
 from analytics.rfm import RFM_RULES
 from services.segmentation import SegmentSpec, run_segmentation, save_audience
 from ui import state
+from ui.cache import cached_segmentation, map_frame
 from ui.charts_segments import (
-    cached_segmentation,
-    map_frame,
     result_caption,
     rfm_groups_chart,
     segment_map_chart,

@@ -21,11 +21,11 @@ from analytics.campaign import CampaignSpec, Offer
 from analytics.export import ExportSpec
 from analytics.workspace import Workspace
 from services import campaigns as svc
+from ui import cache
 from ui import charts_campaigns as charts
 from ui.progress import progress_bar
 
 __all__ = [
-    "audience_inputs",
     "reopen",
     "show_audience_builder",
     "show_campaign_form",
@@ -44,28 +44,6 @@ _STRATEGIES = {
     "random": "Random",
     "segment": "Best segments first",
 }
-
-
-def _stamp(ws: Workspace, dataset: str) -> str:
-    """Changes whenever an artifact or record of the dataset changes: the cache key."""
-    files = sorted((p.name, p.stat().st_mtime_ns) for p in ws.dataset_dir(dataset).glob("*"))
-    records = [(r.kind, r.key, str(r.created_at)) for r in ws.list_records("campaign", dataset)]
-    return json.dumps([ws.dataset(dataset).fingerprint, files, records])
-
-
-@st.cache_data(show_spinner="Loading segments, scores and lists…", max_entries=8)
-def _inputs(_ws: Workspace, dataset: str, stamp: str) -> AudienceInputs:
-    return svc.audience_inputs(_ws, dataset)
-
-
-def audience_inputs(ws: Workspace, dataset: str) -> AudienceInputs:
-    """Everything an audience can use, cached until the dataset's artifacts change."""
-    return _inputs(ws, dataset, _stamp(ws, dataset))
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _preview(_ws: Workspace, dataset: str, stamp: str, spec_json: str, _spec: AudienceSpec) -> Any:
-    return svc.preview_audience(_ws, dataset, _spec, audience_inputs(_ws, dataset))
 
 
 def _link(page: str, label: str, icon: str) -> None:
@@ -185,7 +163,7 @@ def show_audience_builder(
 
 
 def _show_audience_numbers(ws: Workspace, dataset: str, spec: AudienceSpec) -> None:
-    _, summary = _preview(ws, dataset, _stamp(ws, dataset), json.dumps(to_dict(spec)), spec)
+    _, summary = cache.audience_preview(ws, dataset, json.dumps(to_dict(spec)), spec)
     st.metric(
         "Audience",
         f"{summary.size:,}",

@@ -11,13 +11,9 @@ import streamlit as st
 
 from analytics.features import describe_feature
 from analytics.segments import SegmentProfile
-from analytics.workspace import Workspace
-from services.segmentation import SegmentationResult, load_segmentation
+from services.segmentation import SegmentationResult
 
 __all__ = [
-    "MAX_MAP_POINTS",
-    "cached_segmentation",
-    "map_frame",
     "rfm_groups_chart",
     "segment_comparison_chart",
     "segment_map_chart",
@@ -25,39 +21,11 @@ __all__ = [
     "show_segment_card",
 ]
 
-MAX_MAP_POINTS = 200_000  # WebGL draws this many smoothly; beyond, a random sample is drawn
 _HOVER_FEATURES = ("orders", "revenue_total", "days_since_last_event", "avg_order_value")
 _PALETTE = (
     "#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6",
     "#9D755D", "#BAB0AC", "#1F77B4", "#2CA02C",
 )  # fmt: skip
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def cached_segmentation(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> Any:
-    """The persisted segmentation (``stamp`` = the run record's time, so a rerun refreshes it)."""
-    return load_segmentation(_ws, dataset)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def map_frame(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> pl.DataFrame:
-    """Segments joined with hover features and any ``scores_<target>``, sampled to the cap."""
-    seg = _ws.read_frame(dataset, "segments")
-    if seg is None:
-        return pl.DataFrame()
-    feats = _ws.read_frame(dataset, "features")
-    if feats is not None:
-        keep = [c for c in feats.columns if c != "user_id" and feats[c].dtype.is_numeric()]
-        seg = seg.join(feats.select("user_id", *keep), on="user_id", how="left")
-    for name in _ws.list_artifacts(dataset):
-        if name.startswith("scores_"):
-            scores = _ws.read_frame(dataset, name)
-            if scores is not None and "score_100" in scores.columns:
-                col = pl.col("score_100").cast(pl.Float64).alias(f"score: {name[7:]}")
-                seg = seg.join(scores.select("user_id", col), on="user_id", how="left")
-    if seg.height > MAX_MAP_POINTS:
-        seg = seg.sample(MAX_MAP_POINTS, seed=7)
-    return seg
 
 
 def segment_map_chart(df: pl.DataFrame, colour: str) -> go.Figure:

@@ -9,17 +9,15 @@ from analytics.workspace import Workspace
 from services.recommendation import (
     RecommendResult,
     RecommendSpec,
-    item_names,
-    load_recommendations,
     run_recommendations,
     user_history,
     user_recommendations,
 )
+from ui import cache
 from ui.charts_recs import TASKS, comparison_table, model_comparison_chart
 from ui.progress import progress_bar
 
 __all__ = [
-    "cached_result",
     "show_model_comparison",
     "show_run_button",
     "show_segment_top_items",
@@ -28,26 +26,6 @@ __all__ = [
 ]
 
 LIST_TITLES = {"combined": "Recommended", "buy_again": "Buy again", "new": "New for you"}
-
-
-def _stamp(ws: Workspace, dataset: str) -> str:
-    """Changes whenever recommendations are recomputed (keys the caches below)."""
-    path = ws.dataset_dir(dataset) / "recs_report.json"
-    return f"{path.stat().st_mtime_ns}" if path.exists() else "none"
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _result(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> RecommendResult | None:
-    return load_recommendations(_ws, dataset)
-
-
-@st.cache_data(show_spinner=False, max_entries=8)
-def _names(_ws: Workspace, dataset: str, fingerprint: str) -> pl.DataFrame:
-    return item_names(_ws, dataset)
-
-
-def cached_result(ws: Workspace, dataset: str) -> RecommendResult | None:
-    return _result(ws, dataset, ws.dataset(dataset).fingerprint, _stamp(ws, dataset))
 
 
 def show_run_button(ws: Workspace, dataset: str, done: bool, key: str) -> None:
@@ -107,7 +85,7 @@ def show_user_lookup(ws: Workspace, dataset: str, result: RecommendResult, key: 
     user = st.selectbox("Customer", users.to_list(), key=f"{key}_user")
     if user is None:
         return None
-    names = _names(ws, dataset, ws.dataset(dataset).fingerprint)
+    names = cache.item_names(ws, dataset)
     left, right = st.columns(2)
     with left:
         st.markdown("**What they did** (latest first)")
@@ -140,7 +118,7 @@ def show_similar_items(ws: Workspace, dataset: str, item_id: str | None, key: st
     similar = ws.read_frame(dataset, "recs_similar")
     if similar is None or item_id is None:
         return
-    names = _names(ws, dataset, ws.dataset(dataset).fingerprint)
+    names = cache.item_names(ws, dataset)
     options = similar["item_id"].unique().sort().to_list()
     label = dict(zip(names["item_id"], names["name"], strict=False))
     index = options.index(item_id) if item_id in options else 0
@@ -162,7 +140,7 @@ def show_segment_top_items(ws: Workspace, dataset: str) -> None:
     if top is None:
         st.info("Run the Segments page first to see the best sellers of each segment.")
         return
-    names = _names(ws, dataset, ws.dataset(dataset).fingerprint)
+    names = cache.item_names(ws, dataset)
     segs = ws.read_frame(dataset, "segments")
     labels = {}
     if segs is not None and "segment_name" in segs.columns:
