@@ -7,6 +7,8 @@ from typing import Any
 import plotly.graph_objects as go
 import polars as pl
 
+from ui.chart_style import GAIN, LOSS, PRIMARY, PRIMARY_BAND
+
 __all__ = [
     "campaigns_chart",
     "depth_curve_chart",
@@ -48,14 +50,14 @@ def depth_curve_chart(curve: pl.DataFrame, chosen: int | None = None) -> go.Figu
         fill="tonexty",
         line=dict(width=0),
         name="90% interval",
-        fillcolor="rgba(31,119,180,0.2)",
+        fillcolor=PRIMARY_BAND,
         hoverinfo="skip",
     )
     fig.add_scatter(
         x=x,
         y=curve["profit"],
         name="expected profit",
-        line=dict(color="#1f77b4"),
+        line=dict(color=PRIMARY),
         customdata=curve["contacts"],
         hovertemplate="%{x:.0f}% (%{customdata:,} contacts): %{y:,.0f}<extra></extra>",
     )
@@ -65,7 +67,7 @@ def depth_curve_chart(curve: pl.DataFrame, chosen: int | None = None) -> go.Figu
             x=best["depth"] * 100,
             y=best["profit"],
             mode="markers+text",
-            marker=dict(size=12, color="#2ca02c", symbol="star"),
+            marker=dict(size=12, color=GAIN, symbol="star"),
             name="best cut",
             text=["best cut"],
             textposition="top center",
@@ -103,7 +105,7 @@ def strategy_chart(strategies: pl.DataFrame, metric: str = "profit") -> go.Figur
                 array=strategies[f"{metric}_upper"] - mean,
                 arrayminus=mean - strategies[f"{metric}_lower"],
             ),
-            marker_color=["#2ca02c" if v >= 0 else "#d62728" for v in mean],
+            marker_color=[GAIN if v >= 0 else LOSS for v in mean],
         )
     )
     return _layout(fig, f"Incremental {metric.replace('_', ' ')} by targeting strategy", "", metric)
@@ -142,7 +144,7 @@ def persuadable_chart(
     rows = list(reversed(shap[:10]))
     labels = labels or {}
     names = [labels.get(r["feature"], r["feature"].replace("_", " ")) for r in rows]
-    colors = ["#2ca02c" if r["direction"] >= 0 else "#d62728" for r in rows]
+    colors = [GAIN if r["direction"] >= 0 else LOSS for r in rows]
     fig = go.Figure(
         go.Bar(x=[r["importance"] for r in rows], y=names, orientation="h", marker_color=colors)
     )

@@ -7,10 +7,12 @@ from collections.abc import Mapping
 import plotly.graph_objects as go
 import polars as pl
 
+from ui.chart_style import LOSS, PRIMARY, margin
+
 __all__ = ["events_by_type_chart", "events_per_day_chart", "rejects_chart"]
 
 _HEIGHT = 260
-_MARGIN = {"l": 10, "r": 10, "t": 10, "b": 10}
+_MARGIN = margin()
 
 
 def _bars(counts: Mapping[str, int], color: str) -> go.Figure:
@@ -34,12 +36,12 @@ def _bars(counts: Mapping[str, int], color: str) -> go.Figure:
 
 def rejects_chart(rejected_by_reason: Mapping[str, int]) -> go.Figure:
     """Horizontal bars: how many rows were rejected for each reason."""
-    return _bars(rejected_by_reason, "#DC2626")
+    return _bars(rejected_by_reason, LOSS)
 
 
 def events_by_type_chart(events_by_type: Mapping[str, int]) -> go.Figure:
     """Horizontal bars: events of each canonical type."""
-    fig = _bars(events_by_type, "#4F46E5")
+    fig = _bars(events_by_type, PRIMARY)
     fig.update_layout(xaxis_title="events")
     return fig
 
@@ -51,7 +53,7 @@ def events_per_day_chart(per_day: pl.DataFrame) -> go.Figure:
             x=per_day["day"].to_list(),
             y=per_day["events"].to_list(),
             mode="lines",
-            line={"color": "#4F46E5", "width": 1.5},
+            line={"color": PRIMARY, "width": 1.5},
             hovertemplate="%{x|%a %d %b %Y}: %{y:,} events<extra></extra>",
         )
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
+from ui.chart_style import GAIN, PALE, PRIMARY, RFM_COLORS, margin
+
 __all__ = [
     "TREND_METRICS",
     "cohort_caption",
@@ -15,9 +17,7 @@ __all__ = [
     "trend_chart",
 ]
 
-_MARGIN = {"l": 10, "r": 10, "t": 30, "b": 10}
-_INDIGO = "#4F46E5"
-_PALE = "#A5B4FC"
+_MARGIN = margin(top=30)
 TREND_METRICS = {
     "users": "Active users",
     "buyers": "Buyers",
@@ -25,14 +25,6 @@ TREND_METRICS = {
     "revenue": "Revenue (net of refunds)",
 }
 _PERIOD_WORD = {"1d": "day", "1w": "week", "1mo": "month", "1y": "year"}
-_RFM_COLORS = {
-    "Champions": "#15803D",
-    "Loyal": "#4F46E5",
-    "Recent": "#0EA5E9",
-    "Needs attention": "#F59E0B",
-    "At risk": "#DC2626",
-    "Inactive": "#9CA3AF",
-}
 
 
 def period_word(every: str) -> str:
@@ -51,7 +43,7 @@ def trend_chart(trend: pl.DataFrame, metric: str, every: str) -> go.Figure:
             x=trend["period"].to_list(),
             y=trend[metric].to_list(),
             mode="lines",
-            line={"color": _PALE, "width": 2, "dash": "dot"},
+            line={"color": PALE, "width": 2, "dash": "dot"},
             hoverinfo="skip",
             showlegend=False,
         )
@@ -61,7 +53,7 @@ def trend_chart(trend: pl.DataFrame, metric: str, every: str) -> go.Figure:
             x=complete["period"].to_list(),
             y=complete[metric].to_list(),
             mode="lines+markers",
-            line={"color": _INDIGO, "width": 2.5},
+            line={"color": PRIMARY, "width": 2.5},
             marker={"size": 6},
             name=label,
             hovertemplate=f"{period_word(every).capitalize()} of %{{x|%d %b %Y}}: {fmt}"
@@ -74,7 +66,7 @@ def trend_chart(trend: pl.DataFrame, metric: str, every: str) -> go.Figure:
             x=partial["period"].to_list(),
             y=partial[metric].to_list(),
             mode="markers",
-            marker={"size": 7, "color": "white", "line": {"color": _PALE, "width": 2}},
+            marker={"size": 7, "color": "white", "line": {"color": PALE, "width": 2}},
             name="partly covered by the data",
             hovertemplate=f"%{{x|%d %b %Y}} (partly covered): {fmt}<extra></extra>",
         )
@@ -164,7 +156,7 @@ def funnel_chart(funnel: pl.DataFrame) -> go.Figure:
             y=funnel["step"].to_list(),
             x=funnel["users"].to_list(),
             texttemplate="%{value:,}<br>%{percentInitial:.0%}",
-            marker={"color": [_INDIGO, "#6366F1", "#15803D"][: funnel.height]},
+            marker={"color": [PRIMARY, "#6366F1", GAIN][: funnel.height]},
             connector={"fillcolor": "#E0E7FF", "line": {"width": 0}},
             hovertemplate="%{y}: %{x:,} users<br>%{percentPrevious:.1%} of the step before"
             "<extra></extra>",
@@ -184,7 +176,7 @@ def rfm_chart(summary: pl.DataFrame, *, with_revenue: bool = True) -> go.Figure:
             x=(100 * summary["share_users"]).to_list(),
             orientation="h",
             name="% of customers",
-            marker_color=[_RFM_COLORS.get(g, _INDIGO) for g in groups],
+            marker_color=[RFM_COLORS.get(g, PRIMARY) for g in groups],
             customdata=summary["users"].to_list(),
             text=[f"{u:,}" for u in summary["users"].to_list()],
             textposition="outside",

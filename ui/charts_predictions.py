@@ -10,6 +10,8 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from ui.chart_style import PEER, PRIMARY, margin
+
 __all__ = [
     "TARGET_WORDS",
     "beeswarm_chart",
@@ -23,9 +25,7 @@ __all__ = [
     "timeline_chart",
 ]
 
-_MARGIN = {"l": 10, "r": 10, "t": 40, "b": 10}
-_INDIGO = "#4F46E5"
-_GREY = "#9CA3AF"
+_MARGIN = margin(top=40)
 TARGET_WORDS = {
     "purchase": "Purchase probability",
     "churn": "Churn risk",
@@ -46,9 +46,9 @@ def calibration_chart(card: dict[str, Any]) -> go.Figure:
     fig = go.Figure()
     top = max(max(c["predicted"]), max(c["observed"]), 0.01)
     fig.add_scatter(x=[0, top], y=[0, top], mode="lines", name="Perfect",
-                    line={"color": _GREY, "dash": "dot"})  # fmt: skip
+                    line={"color": PEER, "dash": "dot"})  # fmt: skip
     fig.add_scatter(x=c["predicted"], y=c["observed"], mode="lines+markers", name="Model",
-                    line={"color": _INDIGO})  # fmt: skip
+                    line={"color": PRIMARY})  # fmt: skip
     fig.update_xaxes(title="Predicted probability", tickformat=".0%")
     fig.update_yaxes(title="Observed rate", tickformat=".0%")
     return _layout(fig, "Calibration: do the probabilities come true?")
@@ -60,12 +60,12 @@ def gains_chart(card: dict[str, Any]) -> go.Figure:
     x = [0.0, *g["cum_share_users"]]
     fig = go.Figure()
     fig.add_scatter(x=[0, 1], y=[0, 1], mode="lines", name="Random",
-                    line={"color": _GREY, "dash": "dot"})  # fmt: skip
+                    line={"color": PEER, "dash": "dot"})  # fmt: skip
     if b:
         fig.add_scatter(x=x, y=[0.0, *b["cum_gain"]], mode="lines", name="Baseline",
                         line={"color": "#F59E0B"})  # fmt: skip
     fig.add_scatter(x=x, y=[0.0, *g["cum_gain"]], mode="lines+markers", name="Model",
-                    line={"color": _INDIGO})  # fmt: skip
+                    line={"color": PRIMARY})  # fmt: skip
     fig.update_xaxes(title="Share of customers contacted (highest scores first)", tickformat=".0%")
     fig.update_yaxes(title="Share of outcomes captured", tickformat=".0%")
     return _layout(fig, "Cumulative gains")
@@ -74,8 +74,8 @@ def gains_chart(card: dict[str, Any]) -> go.Figure:
 def lift_chart(card: dict[str, Any]) -> go.Figure:
     """Lift by score decile (1 = the top 10% of scores)."""
     g = card["gains"]
-    fig = go.Figure(go.Bar(x=[f"D{d}" for d in g["decile"]], y=g["lift"], marker_color=_INDIGO))
-    fig.add_hline(y=1.0, line_dash="dot", line_color=_GREY)
+    fig = go.Figure(go.Bar(x=[f"D{d}" for d in g["decile"]], y=g["lift"], marker_color=PRIMARY))
+    fig.add_hline(y=1.0, line_dash="dot", line_color=PEER)
     fig.update_yaxes(title="Lift (× the average rate)")
     return _layout(fig, "Lift by decile")
 
@@ -84,7 +84,7 @@ def importance_chart(card: dict[str, Any], top: int = 10) -> go.Figure:
     """Mean |SHAP| per feature, in plain words."""
     imp = card["importance"][:top][::-1]
     fig = go.Figure(go.Bar(x=[r["mean_abs_shap"] for r in imp], y=[r["label"] for r in imp],
-                           orientation="h", marker_color=_INDIGO))  # fmt: skip
+                           orientation="h", marker_color=PRIMARY))  # fmt: skip
     fig.update_xaxes(title="Average impact on the score (SHAP, log-odds)")
     return _layout(fig, "What drives the scores", height=380)
 
@@ -109,7 +109,7 @@ def beeswarm_chart(frame: pl.DataFrame) -> go.Figure:
 def dependence_chart(points: dict[str, list[float]], label: str) -> go.Figure:
     """How one feature's value moves the score."""
     fig = go.Figure(go.Scattergl(x=points["value"], y=points["shap"], mode="markers",
-                                 marker={"size": 4, "color": _INDIGO, "opacity": 0.5}))  # fmt: skip
+                                 marker={"size": 4, "color": PRIMARY, "opacity": 0.5}))  # fmt: skip
     fig.update_xaxes(title=label)
     fig.update_yaxes(title="Impact (SHAP)")
     return _layout(fig, label[:1].upper() + label[1:], height=300)
@@ -119,7 +119,7 @@ def timeline_chart(events: pl.DataFrame) -> go.Figure:
     """A customer's events over time, one row per event type."""
     fig = go.Figure(go.Scatter(
         x=events["event_time"].to_list(), y=events["event_type"].cast(pl.String).to_list(),
-        mode="markers", marker={"size": 9, "color": _INDIGO, "opacity": 0.7},
+        mode="markers", marker={"size": 9, "color": PRIMARY, "opacity": 0.7},
         hovertext=events["category"].cast(pl.String).fill_null("").to_list()
         if "category" in events.columns else None,
     ))  # fmt: skip

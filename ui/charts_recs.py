@@ -5,6 +5,8 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import polars as pl
 
+from ui.chart_style import PEER, PRIMARY
+
 __all__ = ["TASKS", "comparison_table", "model_comparison_chart"]
 
 TASKS = {
@@ -12,8 +14,6 @@ TASKS = {
     "new": "First-time purchases only",
 }
 _BASELINE = "popularity"
-_OURS = "#2563eb"
-_PEER = "#94a3b8"
 
 
 def comparison_table(table: pl.DataFrame, task: str, chosen: str) -> pl.DataFrame:
@@ -39,7 +39,7 @@ def comparison_table(table: pl.DataFrame, task: str, chosen: str) -> pl.DataFram
 def model_comparison_chart(table: pl.DataFrame, task: str, chosen: str, k: int) -> go.Figure:
     """Horizontal NDCG@K bars per model, the chosen one highlighted, the baseline as a line."""
     rows = table.filter(pl.col("task") == task).sort("ndcg")
-    colours = [_OURS if m == chosen else _PEER for m in rows["model"]]
+    colours = [PRIMARY if m == chosen else PEER for m in rows["model"]]
     fig = go.Figure(
         go.Bar(
             x=rows["ndcg"].to_list(),

@@ -12,6 +12,7 @@ import streamlit as st
 from analytics.features import describe_feature
 from analytics.segments import SegmentProfile
 from services.segmentation import SegmentationResult
+from ui.chart_style import PEER, RFM_COLORS, SEGMENT_PALETTE
 
 __all__ = [
     "rfm_groups_chart",
@@ -22,10 +23,10 @@ __all__ = [
 ]
 
 _HOVER_FEATURES = ("orders", "revenue_total", "days_since_last_event", "avg_order_value")
-_PALETTE = (
-    "#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#EECA3B", "#B279A2", "#FF9DA6",
-    "#9D755D", "#BAB0AC", "#1F77B4", "#2CA02C",
-)  # fmt: skip
+
+
+def _colour(segment: int) -> str:
+    return SEGMENT_PALETTE[segment % len(SEGMENT_PALETTE)]
 
 
 def segment_map_chart(df: pl.DataFrame, colour: str) -> go.Figure:
@@ -44,7 +45,7 @@ def segment_map_chart(df: pl.DataFrame, colour: str) -> go.Figure:
             fig.add_trace(
                 go.Scattergl(
                     x=sub["x"], y=sub["y"], mode="markers", name=sub["segment_name"][0],
-                    marker={"size": 3, "color": _PALETTE[seg % len(_PALETTE)], "opacity": 0.7},
+                    marker={"size": 3, "color": _colour(seg), "opacity": 0.7},
                     customdata=custom[rows], hovertemplate=template,
                 )
             )  # fmt: skip
@@ -113,7 +114,13 @@ def show_segment_card(profile: SegmentProfile) -> None:
 def rfm_groups_chart(rfm: pl.DataFrame) -> go.Figure:
     """Customers per classic RFM group."""
     counts = rfm.group_by("rfm_group").agg(pl.len().alias("n")).sort("n", descending=True)
-    fig = go.Figure(go.Bar(x=counts["rfm_group"], y=counts["n"], marker_color="#4C78A8"))
+    fig = go.Figure(
+        go.Bar(
+            x=counts["rfm_group"],
+            y=counts["n"],
+            marker_color=[RFM_COLORS.get(g, PEER) for g in counts["rfm_group"]],
+        )
+    )
     fig.update_layout(height=300, margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title="customers")
     return fig
 
