@@ -35,6 +35,8 @@ __all__ = [
     "LabelSpec",
     "build_labels",
     "choose_horizon",
+    "data_end",
+    "label_window_complete",
     "split_cutoffs",
 ]
 
@@ -160,17 +162,51 @@ def choose_horizon(
     return HorizonChoice(h, active, tx_only, why[0].upper() + why[1:] + ".")
 
 
+def data_end(events: pl.LazyFrame | pl.DataFrame) -> datetime:
+    """Until when the data records what customers did: the last event's time, or the end of its
+    day when timestamps are dates (every event at midnight: the whole last day is recorded)."""
+    stats = (
+        events.lazy()
+        .select(
+            pl.col(EVENT_TIME).max().alias("last"),
+            (pl.col(EVENT_TIME).dt.time() == pl.time(0)).all().alias("dates"),
+        )
+        .collect()
+    )
+    last = stats["last"][0]
+    if last is None:
+        raise NotEnoughData("This dataset has no dated events, so there is no history to study.")
+    last = to_utc(last)
+    return to_utc(last.date()) if stats["dates"][0] else last
+
+
+def label_window_complete(cutoff: datetime, horizon_days: int, end: datetime) -> bool:
+    """True when the data covers the horizon after ``cutoff``: at most 5% of it runs past ``end``
+    (a log that stops at 16:00 does not cover the rest of that day's 2-day window)."""
+    h = timedelta(days=horizon_days)
+    return cutoff + h <= end + 0.05 * h
+
+
 def split_cutoffs(
     cutoff: datetime, horizon_days: int, data_end: datetime
 ) -> tuple[datetime, datetime]:
     """``(train_cutoff, eval_cutoff)`` for an out-of-time check of a model scored at ``cutoff``.
 
-    When the data runs a full horizon past ``cutoff`` (a backtest), the model is evaluated at the
-    cutoff itself and trained one horizon earlier; otherwise evaluation is one horizon before the
-    cutoff and training two.
+    ``data_end`` is until when the data records behaviour (``data_end()``). When the data covers
+    a full horizon past ``cutoff`` (a backtest), the model is evaluated at the cutoff itself and
+    trained one horizon earlier; otherwise evaluation is at the latest day's end at least one
+    horizon before the cutoff whose horizon the data covers, and training one horizon earlier.
+    A label window the data only partly covers would count customers who buy in its unrecorded
+    part as non-buyers.
     """
     h = timedelta(days=horizon_days)
-    eval_cutoff = cutoff if cutoff + h <= data_end else cutoff - h
+    if label_window_complete(cutoff, horizon_days, data_end):
+        eval_cutoff = cutoff
+    else:
+        latest = min(cutoff - h, data_end + 0.05 * h - h)
+        eval_cutoff = to_utc(latest.date())
+        if eval_cutoff > latest:  # the end of that day is past it: the day before
+            eval_cutoff = to_utc((latest - timedelta(days=1)).date())
     return eval_cutoff - h, eval_cutoff
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "Explanation",
     "beeswarm_frame",
     "dependence_frame",
+    "explain_bagged",
     "explain_trees",
     "global_importance",
     "reason_text",
@@ -62,6 +63,17 @@ def explain_trees(
         idx = np.broadcast_to(np.asarray(0 if class_index is None else class_index), (len(X),))
         contrib = blocks[np.arange(len(X)), idx]
     return Explanation(contrib[:, :f], contrib[:, f], list(feature_names))
+
+
+def explain_bagged(bags, X: np.ndarray, feature_names: list[str]) -> Explanation:
+    """TreeSHAP of a mean of boosters (``(booster, iteration)`` pairs): SHAP values are linear in
+    the model, so the mean of each booster's values explains the mean output exactly."""
+    parts = [explain_trees(b, X, feature_names, num_iteration=it) for b, it in bags]
+    if len(parts) == 1:
+        return parts[0]
+    values = np.mean([p.values for p in parts], axis=0)
+    base = np.mean([p.base for p in parts], axis=0)
+    return Explanation(values, base, list(feature_names))
 
 
 def score_points(

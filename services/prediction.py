@@ -3,8 +3,8 @@
 Artifacts written for a dataset (target in purchase, churn, revenue, next_category):
 
 * ``scores_<target>``: ``user_id, score, score_100, percentile`` (+ ``lower, upper`` for revenue,
-  ``category`` for next_category, ``expected_purchases`` for purchase) for every user seen on or
-  before the scoring cutoff;
+  ``category`` for next_category, ``expected_purchases`` for purchase; ``clv_365`` for revenue
+  where the data spans a year) for every user seen on or before the scoring cutoff;
 * ``reasons_<target>``: ``user_id, rank, feature, value, points, text`` (top 3 per user);
 * ``shap_<target>``: beeswarm sample ``feature, shap, value, value_rank``;
 * json ``model_<target>``: the model card (metrics, baseline, device, time, window, horizon and
@@ -34,6 +34,7 @@ from analytics.workspace import Workspace
 from models.explain import (
     beeswarm_frame,
     dependence_frame,
+    explain_bagged,
     explain_trees,
     global_importance,
     reasons_frame,
@@ -122,9 +123,7 @@ def _explain(run: SplitRun) -> tuple[pl.DataFrame, dict[str, Any], pl.DataFrame]
         points, _ = score_points(expl, proba_of)
         unit = "points"
     else:
-        expl = explain_trees(
-            model.booster_, X, run.feature_names, num_iteration=model.best_iteration_
-        )
+        expl = explain_bagged(model.bags(), X, run.feature_names)
         if isinstance(model, GBMRevenue):
             points, _ = score_points(expl, np.exp, scale=1.0)
             unit = "in spend"
@@ -174,6 +173,7 @@ def _card(run: SplitRun, model_id: str, seconds: float, explain_seconds: float) 
         },
         "feature_names": run.feature_names,
         "feature_spec": asdict(run.feature_spec) if run.feature_spec else None,
+        "clv": run.clv,
         "trained_at": datetime.now(UTC).isoformat(),
     }
     if run.target in ("purchase", "churn"):

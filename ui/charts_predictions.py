@@ -176,6 +176,13 @@ def show_card(card: dict[str, Any]) -> None:
         )
     elif "skipped" in comp:
         st.caption(f"Scores from LightGBM; the {comp['skipped']}.")
+    clv = card.get("clv") or {}
+    if "total" in clv:
+        st.caption(
+            f"365-day customer value ({clv['method']}): {clv['total']:,.0f} in total, "
+            f"{clv['mean']:,.2f} per customer on average, {clv['top_decile_share']:.0%} of it from "
+            "the top 10% (column `clv_365` of the scores)."
+        )
     st.caption(
         f"{card['horizon_reason']} Data from {_day(w['first_event'])}; trained with history to "
         f"{_day(w['train_cutoff'])}, checked out of time on the {card['horizon_days']} days after "

@@ -9,7 +9,7 @@ import pytest
 
 from analytics.errors import NotEnoughData, SpecError
 from analytics.features import build_user_features, to_utc
-from analytics.labels import LabelSpec, build_labels, choose_horizon, split_cutoffs
+from analytics.labels import LabelSpec, build_labels, choose_horizon, data_end, split_cutoffs
 
 CUT = to_utc(datetime(2024, 3, 10).date())  # end of 10 March
 
@@ -115,3 +115,24 @@ def test_split_cutoffs_backtest_and_forecast():
     end = CUT + timedelta(days=30)
     assert split_cutoffs(CUT, 7, end) == (CUT - timedelta(days=7), CUT)
     assert split_cutoffs(end, 7, end) == (end - timedelta(days=14), end - timedelta(days=7))
+
+
+def test_split_cutoffs_never_label_past_the_end_of_the_data():
+    # a log that stops at 16:00 UTC: the 2 days after the end of 1 Dec are not all recorded
+    end_of_log = datetime(2017, 12, 3, 16, 0, tzinfo=UTC)
+    cutoff = to_utc(end_of_log.date())
+    train, evaluate = split_cutoffs(cutoff, 2, end_of_log)
+    assert evaluate == to_utc(datetime(2017, 11, 30).date())
+    assert train == evaluate - timedelta(days=2)
+    # a 91-day backtest whose window ends half a day after the last order is still a backtest
+    late = datetime(2011, 12, 9, 12, 50, tzinfo=UTC)
+    sept = to_utc(datetime(2011, 9, 9).date())
+    assert split_cutoffs(sept, 91, late) == (sept - timedelta(days=91), sept)
+
+
+def test_data_end_is_the_last_event_or_the_end_of_its_day_for_dates():
+    stamped = _ev([("a", datetime(2024, 3, 1, 9, 30, tzinfo=UTC), "view", None, None)])
+    assert data_end(stamped) == datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+    dated = _ev([("a", datetime(2024, 3, 1, tzinfo=UTC), "purchase", None, 5.0),
+                 ("b", datetime(2024, 2, 1, tzinfo=UTC), "purchase", None, 5.0)])  # fmt: skip
+    assert data_end(dated) == to_utc(datetime(2024, 3, 1).date())

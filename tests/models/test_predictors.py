@@ -12,11 +12,13 @@ import torch
 
 from analytics.errors import NotEnoughData, SpecError
 from models.artifacts import load_state_dict, save_state_dict, unpack_boosters
+from models.baselines import BetaGeo, repeat_summary
 from models.predictors import (
     GBMCategory,
     GBMClassifier,
     GBMRevenue,
     PredictorSpec,
+    clv_projection,
     fit_on_split,
     load_predictor,
 )
@@ -50,6 +52,19 @@ def test_classifier_round_trips_through_text_and_json():
     data = model.to_bytes()
     assert b"tree" in data  # LightGBM text inside JSON, no pickle
     again = load_predictor(data)
+    assert np.allclose(again.predict_proba(X), model.predict_proba(X))
+
+
+def test_bagged_classifier_averages_its_boosters_and_round_trips():
+    X, y, p_true = _binary()
+    model = GBMClassifier(**SMALL, n_bags=3).fit(X, y)
+    bags = model.bags()
+    assert len(bags) == 3 and len({b.model_to_string() for b, _ in bags}) == 3
+    mean = np.mean([b.predict(X, raw_score=True, num_iteration=it) for b, it in bags], axis=0)
+    assert np.allclose(model.decision_function(X), mean)
+    assert np.corrcoef(model.predict_proba(X)[:, 1], p_true)[0, 1] > 0.8
+    again = load_predictor(model.to_bytes())
+    assert len(again.bags()) == 3
     assert np.allclose(again.predict_proba(X), model.predict_proba(X))
 
 
@@ -171,3 +186,29 @@ def test_fit_on_split_refuses_too_short_data(store):
 
 
 USER = "user_id"
+
+
+def test_clv_projection_is_bgnbd_purchases_times_shrunk_spend():
+    store = synthetic_store(users=200, days=400, seed=3)
+    cutoff = datetime(2024, 12, 31, 23, 59, tzinfo=UTC)
+    clv = clv_projection(store, cutoff)
+    s = repeat_summary(store, cutoff)
+    args = (s["frequency"].to_numpy(), s["recency"].to_numpy(), s["T"].to_numpy())
+    expected = BetaGeo().fit(*args).expected_purchases(365.0, *args)
+    n = args[0] + 1
+    spend = (n * s["monetary"].to_numpy() + s["monetary"].mean()) / (n + 1)
+    assert clv[USER].to_list() == s[USER].to_list()
+    assert np.allclose(clv["clv"].to_numpy(), expected * spend)
+    frequent = clv.filter(pl.col(USER).str.slice(1).cast(pl.Int64) % 2 == 0)["clv"].mean()
+    rare = clv.filter(pl.col(USER).str.slice(1).cast(pl.Int64) % 2 == 1)["clv"].mean()
+    assert frequent > 3 * rare  # every ~5 days against every ~60 days, 20 per order
+
+
+def test_revenue_run_adds_a_365_day_value_only_where_the_data_spans_a_year(store):
+    short = fit_on_split(store, PredictorSpec("revenue", horizon_days=14, n_estimators=20))
+    assert "clv_365" not in short.scores.columns and "skipped" in short.clv
+    long = synthetic_store(users=120, days=400, seed=4)
+    run = fit_on_split(long, PredictorSpec("revenue", horizon_days=28, n_estimators=20))
+    assert run.clv["days"] == 365
+    assert run.scores["clv_365"].min() >= 0
+    assert run.clv["total"] == pytest.approx(run.scores["clv_365"].sum())
