@@ -234,10 +234,20 @@ def run_segmentation(
 
 
 def _dimension_weights(model_args: dict[str, Any], value_weight: float) -> np.ndarray:
-    """Weights of the embedding's taste dimensions (1) and value dimensions (``value_weight``)."""
+    """Weights of the embedding's taste dimensions (1) and value dimensions (``value_weight``).
+
+    Where the data names fewer than two categories (Online Retail-like order lines without a
+    category column) the taste head has nothing to learn: its dimensions hold only the denoising
+    reconstruction of the features, which repeats what the value part says with more noise. Then
+    the segments come from the value part alone (taste weight 0, value weight 1).
+    """
     dims = int(model_args["dims"])
+    taste = UserEmbeddingModel.taste_dims(dims)
     weights = np.ones(dims)
-    weights[UserEmbeddingModel.taste_dims(dims) :] = value_weight
+    if int(model_args.get("n_category_ids", 0)) - 2 < 2:  # padding and "other" are no taste
+        weights[:taste] = 0.0
+        return weights
+    weights[taste:] = value_weight
     return weights
 
 

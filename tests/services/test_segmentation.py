@@ -99,3 +99,27 @@ def test_save_audience_from_a_selection(segmented) -> None:
     assert record.payload["source"] == "map selection" and record.payload["size"] == 5
     with pytest.raises(SpecError, match="empty"):
         save_audience(ws, "demo", "none", [])
+
+
+def test_dimension_weights_follow_the_data_taste() -> None:
+    """With categories: taste dims 1, value dims ``value_weight``; without: value dims only."""
+    from services.segmentation import _dimension_weights
+
+    with_taste = _dimension_weights({"dims": 8, "n_category_ids": 14}, 0.5)
+    assert with_taste.tolist() == [1.0] * 6 + [0.5] * 2
+    # padding + "other" + one category: nothing to tell tastes apart
+    no_taste = _dimension_weights({"dims": 8, "n_category_ids": 3}, 0.5)
+    assert no_taste.tolist() == [0.0] * 6 + [1.0] * 2
+
+
+def test_summary_reports_cpu_seconds(segmented) -> None:
+    _, result = segmented
+    summary = result.summary()
+    assert set(summary["cpu_timings"]) == {
+        "features",
+        "embeddings",
+        "projection",
+        "clustering",
+        "profiles",
+    }
+    assert summary["cpu_seconds"] > 0
