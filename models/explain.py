@@ -30,6 +30,7 @@ __all__ = [
     "reason_text",
     "reasons_frame",
     "score_points",
+    "with_linear",
 ]
 
 
@@ -74,6 +75,12 @@ def explain_bagged(bags, X: np.ndarray, feature_names: list[str]) -> Explanation
     values = np.mean([p.values for p in parts], axis=0)
     base = np.mean([p.base for p in parts], axis=0)
     return Explanation(values, base, list(feature_names))
+
+
+def with_linear(expl: Explanation, contributions: np.ndarray, intercept: float) -> Explanation:
+    """An explanation of trees that start from a linear score: the linear model's exact SHAP
+    values (its per-feature contributions around the training mean) added feature by feature."""
+    return Explanation(expl.values + contributions, expl.base + intercept, expl.feature_names)
 
 
 def score_points(

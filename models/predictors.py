@@ -1,7 +1,9 @@
 """Gradient-boosted predictors with the scikit-learn contract: classifier, revenue, next category.
 
 * ``GBMClassifier``: LightGBM binary model, early stopping on a validation set, then Platt
-  calibration of its log-odds on that same set (two numbers, stored as JSON).
+  calibration of its log-odds on that same set (two numbers, stored as JSON). On a time split the
+  trees boost from a logistic start on R/F/M/T and event counts (exactly explained, see
+  ``linear_parts``), and on small data up to 10 boosters, each with its own split, are averaged.
 * ``GBMRevenue``: Tweedie LightGBM for zero-heavy spend plus two quantile models for a per-user
   10–90% interval.
 * ``GBMCategory``: LightGBM multiclass over the most common categories (the rest pooled).
@@ -206,9 +208,13 @@ class _GBMBase:
         eval_set: tuple[np.ndarray, np.ndarray] | None,
         feature_names: list[str] | None,
         seed: int | None = None,
+        base: Any = None,
         **extra: Any,
     ) -> tuple[lgb.Booster, np.ndarray, np.ndarray]:
-        """Train with early stopping; returns the booster and the validation (X, y) it used."""
+        """Train with early stopping; returns the booster and the validation (X, y) it used.
+
+        ``base``: a function of X giving the raw score the trees start from (they fit the rest).
+        """
         X = np.asarray(X, dtype=np.float64)
         seed = self.random_state if seed is None else seed
         if eval_set is None:
@@ -220,8 +226,10 @@ class _GBMBase:
         names = feature_names or [f"f{i}" for i in range(X.shape[1])]
         params = self._lgb_params(len(X_fit), **extra) | {"seed": seed}
         self.device_ = params["device_type"]
-        train = lgb.Dataset(X_fit, y_fit, feature_name=names, free_raw_data=False)
-        valid = lgb.Dataset(X_val, y_val, reference=train)
+        start = {} if base is None else {"init_score": base(X_fit)}
+        train = lgb.Dataset(X_fit, y_fit, feature_name=names, free_raw_data=False, **start)
+        start = {} if base is None else {"init_score": base(X_val)}
+        valid = lgb.Dataset(X_val, y_val, reference=train, **start)
         booster = lgb.train(
             params,
             train,
@@ -236,9 +244,19 @@ class _GBMBase:
 
 
 class GBMClassifier(_GBMBase):
-    """Binary LightGBM with early stopping and Platt-calibrated probabilities."""
+    """Binary LightGBM with early stopping and Platt-calibrated probabilities.
+
+    ``linear_columns``: indices of columns for a logistic start the trees boost from (None: the
+    trees start from the base rate)."""
 
     objective = "binary"
+
+    def __init__(self, *, linear_columns: list[int] | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.linear_columns = linear_columns
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return super().get_params(deep) | {"linear_columns": self.linear_columns}
 
     def fit(
         self,
@@ -254,16 +272,23 @@ class GBMClassifier(_GBMBase):
                 "Too few customers of one outcome to learn from (fewer than 5 either did or did "
                 "not do it). Try a longer horizon or an earlier cutoff."
             )
+        self.linear_ = None
+        if self.linear_columns:
+            self.linear_ = _LinearBase.fit(np.asarray(X, dtype=np.float64), y, self.linear_columns)
+        base = None if self.linear_ is None else self.linear_.margin
         n_bags = _bag_count(len(y)) if self.n_bags == "auto" else int(self.n_bags)
         bags, margins, targets = [], [], []
         for k in range(max(1, n_bags)):
             booster, X_val, y_val = self._train(
-                X, y, eval_set, feature_names, seed=self.random_state + k
+                X, y, eval_set, feature_names, seed=self.random_state + k, base=base
             )
             it = int(booster.best_iteration or booster.current_iteration())
             bags.append((booster, it))
-            margins.append(booster.predict(X_val, raw_score=True, num_iteration=it,
-                                           num_threads=self.n_jobs))  # fmt: skip
+            start = 0.0 if base is None else base(X_val)
+            trees = booster.predict(
+                X_val, raw_score=True, num_iteration=it, num_threads=self.n_jobs
+            )
+            margins.append(start + np.asarray(trees))
             targets.append(np.asarray(y_val, dtype=float))
         self.booster_, self.best_iteration_ = bags[0]
         self.bags_ = bags
@@ -273,8 +298,19 @@ class GBMClassifier(_GBMBase):
         return self
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
-        """Raw log-odds of the boosted trees (before calibration): what SHAP values sum to."""
-        return self._booster_output(X, raw_score=True)
+        """Raw log-odds (before calibration), the linear start plus the boosted trees: what the
+        SHAP values (``linear_parts`` added to the trees') sum to."""
+        trees = self._booster_output(X, raw_score=True)
+        linear = getattr(self, "linear_", None)
+        return trees if linear is None else trees + linear.margin(np.asarray(X, dtype=np.float64))
+
+    def linear_parts(self, X: np.ndarray) -> tuple[np.ndarray, float] | None:
+        """``(per-feature contributions (n, f), intercept)`` of the linear start, or None: the
+        exact SHAP values of a linear model on standardised inputs."""
+        linear = getattr(self, "linear_", None)
+        if linear is None:
+            return None
+        return linear.contributions(np.asarray(X, dtype=np.float64)), linear.intercept
 
     def calibrate(self, margin: np.ndarray) -> np.ndarray:
         a, b = self.calibration_
@@ -289,9 +325,11 @@ class GBMClassifier(_GBMBase):
 
     def to_bytes(self) -> bytes:
         bags = self.bags()
+        linear = getattr(self, "linear_", None)
         meta = self._meta() | {
             "calibration": list(self.calibration_),
             "bag_iterations": [it for _, it in bags],
+            "linear": None if linear is None else linear.to_dict(),
         }
         boosters = {"main": bags[0][0]} | {f"bag{k}": b for k, (b, _) in enumerate(bags) if k}
         return pack_boosters("classifier", meta, boosters)
@@ -311,11 +349,68 @@ class GBMClassifier(_GBMBase):
         self.best_iteration_ = meta["best_iteration"]
         self.device_ = meta["device"]
         self.booster_ = boosters["main"]
+        linear = meta.get("linear")
+        self.linear_ = None if linear is None else _LinearBase.from_dict(linear)
         iterations = meta.get("bag_iterations", [self.best_iteration_])
         self.bags_ = [
             (boosters["main"] if k == 0 else boosters[f"bag{k}"], it)
             for k, it in enumerate(iterations)
         ]
+
+
+@dataclass(frozen=True)
+class _LinearBase:
+    """Logistic regression on signed log1p, standardised columns: where the trees start from.
+
+    Trees cannot extrapolate beyond the training window's range (customers a horizon older at
+    scoring time); a linear start carries recency, frequency and tenure smoothly and the trees fit
+    what it misses (early stopping decides how much)."""
+
+    columns: tuple[int, ...]
+    mean: tuple[float, ...]
+    scale: tuple[float, ...]
+    coef: tuple[float, ...]
+    intercept: float
+
+    @staticmethod
+    def _z(X: np.ndarray, columns, mean, scale) -> np.ndarray:
+        V = np.nan_to_num(X[:, list(columns)])
+        return (np.sign(V) * np.log1p(np.abs(V)) - np.asarray(mean)) / np.asarray(scale)
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, columns) -> _LinearBase:
+        from sklearn.linear_model import LogisticRegression
+
+        V = np.nan_to_num(X[:, list(columns)])
+        Z = np.sign(V) * np.log1p(np.abs(V))
+        mean, scale = Z.mean(axis=0), Z.std(axis=0)
+        scale = np.where(scale > 1e-12, scale, 1.0)
+        model = LogisticRegression(max_iter=1000).fit((Z - mean) / scale, y)
+        return cls(
+            tuple(int(c) for c in columns),
+            tuple(float(v) for v in mean),
+            tuple(float(v) for v in scale),
+            tuple(float(v) for v in model.coef_[0]),
+            float(model.intercept_[0]),
+        )
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        out = np.zeros(X.shape, dtype=np.float64)
+        out[:, list(self.columns)] = self._z(X, self.columns, self.mean, self.scale) * np.asarray(
+            self.coef
+        )
+        return out
+
+    def margin(self, X: np.ndarray) -> np.ndarray:
+        return self.intercept + self.contributions(X).sum(axis=1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in ("columns", "mean", "scale", "coef", "intercept")}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> _LinearBase:
+        return cls(tuple(d["columns"]), tuple(d["mean"]), tuple(d["scale"]), tuple(d["coef"]),
+                   float(d["intercept"]))  # fmt: skip
 
 
 def _bag_count(n_rows: int) -> int:
@@ -739,7 +834,13 @@ class _PoissonGBM(_GBMBase):
 def _train_binary(lf, spec, feats, labels, names, cuts, choice, progress) -> SplitRun:
     tr, X_tr, y_tr = _xy(feats["train"], labels["train"], names)
     ev, X_ev, y_ev = _xy(feats["eval"], labels["eval"], names)
-    model = GBMClassifier(**_gbm_kwargs(spec), n_bags="auto").fit(X_tr, y_tr, feature_names=names)
+    # the trees boost from the R/F/M/T + counts logistic: it extrapolates to customers older than
+    # any in the training window, the trees add what it misses (Taobao 0.593 -> 0.602, CDNOW
+    # 0.805 -> 0.807, Online Retail 0.742 -> 0.746 on the evaluation windows)
+    start = [names.index(c) for c in _rfm_columns(names)]
+    model = GBMClassifier(**_gbm_kwargs(spec), n_bags="auto", linear_columns=start).fit(
+        X_tr, y_tr, feature_names=names
+    )
     p_ev = model.predict_proba(X_ev)[:, 1]
     metrics: dict[str, Any] = classification_metrics(y_ev, p_ev)
     progress(0.5, "Fitting the classical baselines")
@@ -756,7 +857,7 @@ def _train_binary(lf, spec, feats, labels, names, cuts, choice, progress) -> Spl
     )
     if cuts["eval"] != cuts["score"]:
         progress(0.6, "Refitting on the latest labelled window")
-        final = GBMClassifier(**_gbm_kwargs(spec), n_bags="auto").fit(
+        final = GBMClassifier(**_gbm_kwargs(spec), n_bags="auto", linear_columns=start).fit(
             *_stack(X_ev, y_ev, X_tr, y_tr), feature_names=names
         )
     else:

@@ -39,6 +39,7 @@ from models.explain import (
     global_importance,
     reasons_frame,
     score_points,
+    with_linear,
 )
 from models.metrics import calibration_curve, gains_table
 from models.predictors import (
@@ -124,6 +125,9 @@ def _explain(run: SplitRun) -> tuple[pl.DataFrame, dict[str, Any], pl.DataFrame]
         unit = "points"
     else:
         expl = explain_bagged(model.bags(), X, run.feature_names)
+        linear = model.linear_parts(X) if isinstance(model, GBMClassifier) else None
+        if linear is not None:
+            expl = with_linear(expl, *linear)
         if isinstance(model, GBMRevenue):
             points, _ = score_points(expl, np.exp, scale=1.0)
             unit = "in spend"

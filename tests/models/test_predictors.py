@@ -68,6 +68,21 @@ def test_bagged_classifier_averages_its_boosters_and_round_trips():
     assert np.allclose(again.predict_proba(X), model.predict_proba(X))
 
 
+def test_linear_start_is_explained_exactly_and_round_trips():
+    from models.explain import explain_bagged, with_linear
+
+    X, y, _ = _binary()
+    X = np.abs(X) * 3  # counts-like inputs for the log1p logistic
+    model = GBMClassifier(**SMALL, n_bags=2, linear_columns=[0, 1]).fit(X, y)
+    contributions, intercept = model.linear_parts(X)
+    assert np.all(contributions[:, 2:] == 0)  # only the linear columns contribute linearly
+    expl = with_linear(explain_bagged(model.bags(), X, list("abcd")), contributions, intercept)
+    assert np.allclose(expl.margin, model.decision_function(X))
+    again = load_predictor(model.to_bytes())
+    assert np.allclose(again.decision_function(X), model.decision_function(X))
+    assert again.linear_parts(X)[1] == pytest.approx(intercept)
+
+
 def test_classifier_needs_both_outcomes():
     X, _, _ = _binary()
     with pytest.raises(NotEnoughData):
