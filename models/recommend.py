@@ -27,6 +27,7 @@ from analytics.schema import EVENT_TIME, EVENT_TYPE, ITEM_ID, USER_ID, EventType
 from models.ranking import RANK, evaluate_ranking
 from models.recommend_base import History, OwnMostBoughtRecommender, build_history, top_n
 from models.recommend_blend import (
+    FEATURES,
     BaseModels,
     BlendRanker,
     FeatureTables,
@@ -76,7 +77,7 @@ class RecommendConfig:
     seq_epochs: int = 10
     seq_max_seconds: float = 30.0
     max_train_users: int = 4_000
-    candidates_per_model: int = 40
+    candidates_per_model: int = 10
     own_candidates: int = 100
     device: str = "auto"
 
@@ -125,7 +126,7 @@ class FittedRecommender:
     horizon_days: float
     cutoff: datetime
     seconds: dict[str, float] = field(default_factory=dict)
-    per_model: int = 40  # candidates per base model at serving, as in training
+    per_model: int = 10  # candidates per base model at serving, as in training
     own_cap: int = 100
 
     def popular(self, k: int) -> np.ndarray:
@@ -167,16 +168,12 @@ def _fit_rankers(
         own_cap=cfg.own_candidates,
     )
     feats = candidate_features(cands, feature_tables(h, horizon))
-    label = _label(feats, h, truth)
-    owned = feats["owned"].to_numpy() > 0
+    label = _label(cands, h, truth)
+    owned = feats[:, FEATURES.index("owned")] > 0
     rankers: list[BlendRanker | None] = []
     for part in (owned, ~owned):
         ok = part.sum() >= 50 and 0 < label[part].sum() < part.sum()
-        ranker = (
-            BlendRanker(seed=cfg.seed).fit(feats.filter(pl.Series(part)), label[part])
-            if ok
-            else None
-        )
+        ranker = BlendRanker(seed=cfg.seed).fit(feats[part], label[part]) if ok else None
         rankers.append(ranker)
     return rankers[0], rankers[1]
 
@@ -236,32 +233,48 @@ def _scored_candidates(
         fitted.models, users, allowed=fitted.allowed, per_model=per_model, own_cap=fitted.own_cap
     )
     feats = candidate_features(cands, fitted.tables)
-    owned = feats["owned"].to_numpy() > 0
-    score = np.zeros(feats.height)
+    owned = feats[:, FEATURES.index("owned")] > 0
+    score = np.zeros(len(feats))
     for part, ranker, fallback in (
         (owned, fitted.buy_again_ranker, "s_buy_again"),
         (~owned, fitted.new_ranker, "s_knn"),
     ):
         if not part.any():
             continue
-        sub = feats.filter(pl.Series(part))
+        sub = feats[part]
         if ranker is not None:
             score[part] = ranker.predict_proba(sub)
         else:  # too little data to learn a blend: rank by the single best signal, scaled small
-            raw = sub[fallback].to_numpy()
+            raw = sub[:, FEATURES.index(fallback)]
             score[part] = raw / (raw.max() + 1e-9) * 0.01
-    return feats.select("u", "i", "owned").with_columns(pl.Series("score", score))
-
-
-def _top_k(frame: pl.DataFrame, k: int, name: str) -> pl.DataFrame:
-    return (
-        frame.sort(["u", "score", "i"], descending=[False, True, False])
-        .group_by("u", maintain_order=True)
-        .head(k)
-        .with_columns(
-            pl.int_range(1, pl.len() + 1).over("u").alias(RANK), pl.lit(name).alias("list")
-        )
+    return cands.select("u", "i").with_columns(
+        pl.Series("owned", owned.astype(np.float32)), pl.Series("score", score)
     )
+
+
+def _top_k(scored: pl.DataFrame, k: int) -> pl.DataFrame:
+    """``u, i, score, rank, list``: the ``k`` most probable items per user of each list
+    (``scored`` holds each user's rows together)."""
+    from models.recommend_kernels import top_lists
+
+    u, i = scored["u"].to_numpy(), scored["i"].to_numpy()
+    score, owned = scored["score"].to_numpy(), scored["owned"].to_numpy() > 0
+    starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if len(u) else np.zeros(0, np.int64)
+    rows = top_lists(np.r_[starts, len(u)].astype(np.int64), i, score, owned, k)
+    parts = []
+    for lst, name in enumerate(("combined", "buy_again", "new")):
+        block = rows[:, lst, :]
+        picked = block[block >= 0]
+        rank = np.broadcast_to(np.arange(1, k + 1), block.shape)[block >= 0]
+        parts.append(
+            pl.DataFrame(
+                {"u": u[picked], "i": i[picked], "score": score[picked], RANK: rank}
+            ).with_columns(pl.lit(name).alias("list"))
+        )
+    return pl.concat(parts)
+
+
+_FILL_MAX = 2e-4  # the highest score a fallback item gets (below any learned probability)
 
 
 def recommend_lists(
@@ -271,7 +284,7 @@ def recommend_lists(
     k: int = 10,
     per_model: int | None = None,
     fallback: pl.DataFrame | None = None,
-    chunk_users: int = 5_000,
+    chunk_users: int = 20_000,
 ) -> pl.DataFrame:
     """``user_id, list, rank, item_id, score`` for every user (default: everyone in history).
 
@@ -287,21 +300,23 @@ def recommend_lists(
     )
     codes = h.codes(ids)
     known = np.unique(codes[codes >= 0])
-    parts = []
-    for start in range(0, len(known), chunk_users):
-        scored = _scored_candidates(
-            fitted, known[start : start + chunk_users], per_model or fitted.per_model
+    parts = [
+        _top_k(
+            _scored_candidates(
+                fitted, known[start : start + chunk_users], per_model or fitted.per_model
+            ),
+            k,
         )
-        parts += [
-            _top_k(scored, k, "combined"),
-            _top_k(scored.filter(pl.col("owned") > 0), k, "buy_again"),
-            _top_k(scored.filter(pl.col("owned") == 0), k, "new"),
-        ]
+        for start in range(0, len(known), chunk_users)
+    ]
     names = h.items.select(pl.col("i"), pl.col(ITEM_ID))
     users = h.users.select("u", USER_ID)
     cols = [USER_ID, "list", RANK, ITEM_ID, "score"]
     served = (
-        pl.concat(parts).join(users, on="u").join(names, on="i").select(cols)
+        pl.concat(parts)
+        .join(users, on="u", maintain_order="left")
+        .join(names, on="i", maintain_order="left")
+        .select(cols)
         if parts
         else pl.DataFrame(
             schema={
@@ -313,7 +328,20 @@ def recommend_lists(
             }
         )
     )
-    return _top_up(served, ids, fitted, k, fallback).select(cols)
+    # only users with a short list, or a weak k-th item, can gain from the fallback items
+    weak = (
+        served.filter(pl.col("list") != "buy_again")
+        .group_by(USER_ID, "list")
+        .agg(((pl.len() < k) | (pl.col("score").min() < _FILL_MAX)).alias("weak"))
+    )
+    full = weak.group_by(USER_ID).agg(pl.col("weak").any().not_() & (pl.len() == 2))
+    full_ids = full.filter(pl.col("weak"))[USER_ID]
+    todo = ids.filter(~ids.is_in(full_ids.implode()))
+    if todo.len() == 0:
+        return served.select(cols)
+    done = served.filter(pl.col(USER_ID).is_in(full_ids.implode()))
+    rest = served.filter(~pl.col(USER_ID).is_in(full_ids.implode()))
+    return pl.concat([done, _top_up(rest, todo, fitted, k, fallback).select(cols)])
 
 
 def _top_up(
@@ -333,9 +361,15 @@ def _top_up(
             USER_ID, ITEM_ID, (1e-4 + 1e-4 * pl.col("score").clip(0, 1)).alias("score")
         )
         fill = pl.concat([seg.join(pl.DataFrame({USER_ID: ids}), on=USER_ID, how="semi"), fill])
-    bought = fitted.history.frame.filter(pl.col("buy")).select("u", "i").unique()
-    bought = bought.join(fitted.history.users, on="u").join(
-        fitted.history.items.select("i", ITEM_ID), on="i"
+    codes = fitted.history.codes(ids)
+    bought = fitted.history.frame.filter(
+        pl.col("buy") & pl.col("u").is_in(pl.Series(codes[codes >= 0]).implode())
+    )
+    bought = (
+        bought.select("u", "i")
+        .unique()
+        .join(fitted.history.users, on="u")
+        .join(fitted.history.items.select("i", ITEM_ID), on="i")
     )
     out = [served.filter(pl.col("list") == "buy_again")]
     for name in ("combined", "new"):

@@ -77,97 +77,101 @@ def build_candidates(
     users: np.ndarray,
     *,
     allowed: np.ndarray,
-    per_model: int = 40,
+    per_model: int = 10,
     own_cap: int = 100,
     chunk_cells: int = 8_000_000,
 ) -> pl.DataFrame:
     """``u, i`` plus every model's score for each candidate of ``users`` (user codes).
 
     Candidates: the user's own interacted items (at most ``own_cap``, most recent first), and the
-    ``per_model`` best new items of kNN, recent kNN, EASE, ALS and recent popularity. Only
-    ``allowed`` items (seen in the recent window) are kept. One pass per user block: each dense
-    model scores the block once, and the same score matrix yields both its candidates and its
-    feature at every candidate (no second scoring, no per-user loop).
+    ``per_model`` best new items of kNN, recent kNN, ALS and recent popularity (EASE is a
+    feature only: its dense rows cost more than all the rest). Only ``allowed`` items (seen in
+    the recent window) are kept. One compiled pass per user
+    (``recommend_kernels.block_candidates``) scores every item once per model, gathers each
+    signal at the union and ranks the union on it; ALS scores come from one BLAS product per
+    user block.
     """
+    from models.recommend_kernels import block_candidates
+
     h = models.history
     n = h.n_items
     users = np.asarray(users, dtype=np.int64)
-    bought = h.bought()
-    scorers = models.scorers()
-    generators = ("knn", "knn_recent", "ease", "als", "pop")
-    dense_kept = ("knn", "knn_recent", "ease")  # the rest are gathered cheaply per pair
-    own = _own_items(h, users, own_cap)
-    pos = np.full(h.n_users, -1, dtype=np.int64)
-    pos[users] = np.arange(len(users))
-    own_row = pos[own["u"].to_numpy()]
-    own_item = own["i"].to_numpy()
-    order = np.argsort(own_row, kind="stable")
-    own_row, own_item = own_row[order], own_item[order]
     take = max(min(per_model, n), 1)
-    step = max(1, chunk_cells // max(n * len(generators), 1))
-    out_u, out_i = [], []
-    feats: dict[str, list[np.ndarray]] = {f"s_{k}": [] for k in scorers}
+    arrays = _kernel_inputs(models, allowed)
+    own_counts = np.diff(arrays[-3])
+    step = max(1, chunk_cells // max(n, 1))
+    out_u, out_i, out_s, out_r = [], [], [], []
     for start in range(0, len(users), step):
         block = users[start : start + step]
-        rows_b = np.arange(len(block))
-        excl_r, excl_c = bought[block].nonzero()
-        lo, hi = np.searchsorted(own_row, [start, start + len(block)])
-        keys = [(own_row[lo:hi] - start) * n + own_item[lo:hi]]
-        kept = {}
-        for name in generators:
-            raw = np.asarray(scorers[name].score(block), dtype=np.float32)
-            if name in dense_kept:
-                kept[name] = raw
-            s = raw.copy()
-            s[:, ~allowed] = -np.inf
-            s[excl_r, excl_c] = -np.inf
-            part = np.argpartition(-s, take - 1, axis=1)[:, :take]
-            ok = np.isfinite(np.take_along_axis(s, part, axis=1))
-            keys.append((rows_b[:, None] * n + part)[ok])
-        key = np.sort(np.concatenate(keys))  # sort + dedupe: cheaper than np.unique's hashing
-        key = key[np.r_[True, key[1:] != key[:-1]]] if len(key) else key
-        row, item = key // n, key % n
-        keep = allowed[item]
-        row, item = row[keep], item[keep]
-        u = block[row]
-        out_u.append(u)
-        out_i.append(item)
-        for name, model in scorers.items():
-            v = kept[name][row, item] if name in kept else _pair_scores(model, u, item)
-            feats[f"s_{name}"].append(np.where(np.isfinite(v), v, 0.0).astype(np.float32))
-    cat = (lambda xs: np.concatenate(xs)) if out_u else (lambda xs: np.zeros(0))
-    frame = pl.DataFrame(
+        als = models.als.score(block).astype(np.float32, copy=False)
+        counts, items, scores, ranks = block_candidates(  # type: ignore[call-arg]
+            block,
+            *arrays[:12],  # type: ignore[arg-type]
+            np.ascontiguousarray(als),
+            *arrays[12:],
+            take,
+            # a cap above everyone's count changes nothing and keeps the padded output narrow
+            int(min(own_cap, own_counts[block].max(initial=0))),
+            min(len(block), 64),
+        )
+        mask = np.arange(items.shape[1])[None, :] < counts[:, None]
+        out_u.append(np.repeat(block, counts))
+        out_i.append(items[mask])
+        out_s.append(scores[mask])
+        out_r.append(ranks[mask])
+    s = np.concatenate(out_s) if out_s else np.zeros((0, len(_SIGNALS)), dtype=np.float32)
+    r = np.concatenate(out_r) if out_r else np.zeros((0, len(_SIGNALS)), dtype=np.float32)
+    return pl.DataFrame(
         {
-            "u": cat(out_u).astype(np.int64),
-            "i": cat(out_i).astype(np.int64),
-            **{k: cat(v).astype(np.float32) for k, v in feats.items()},
+            "u": np.concatenate(out_u) if out_u else np.zeros(0, dtype=np.int64),
+            "i": np.concatenate(out_i) if out_i else np.zeros(0, dtype=np.int64),
+            **{f"s_{name}": s[:, k] for k, name in enumerate(_SIGNALS)},
+            **{f"r_{name}": r[:, k] for k, name in enumerate(_SIGNALS)},
         }
     )
-    return frame if np.all(np.diff(users) > 0) else frame.sort(["u", "i"])
 
 
-def _own_items(h: History, users: np.ndarray, own_cap: int) -> pl.DataFrame:
-    """``u, i``: each user's interacted items, most recent first, at most ``own_cap``."""
+def _csr(m: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    m = m.tocsr()
     return (
-        h.last_touch()
-        .filter(pl.col("u").is_in(pl.Series(users).implode()))
-        .group_by("u", maintain_order=True)
-        .head(own_cap)
-        .select("u", "i")
+        m.indptr.astype(np.int64),
+        m.indices.astype(np.int64),
+        m.data.astype(np.float32),
     )
 
 
-def _pair_scores(model: object, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-    """``model.score`` at the pairs ``(u, i)`` for the models with a cheap per-pair form."""
-    if len(u) == 0:
-        return np.zeros(0, dtype=np.float32)
-    if isinstance(model, ALSRecommender):
-        return np.einsum("ij,ij->i", model.user_factors_[u], model.item_factors_[i])
-    if isinstance(model, PopularityRecommender):
-        return model.popularity_[i]
-    if isinstance(model, BuyAgainRecommender):
-        return np.asarray(model.matrix_[u, i]).ravel()
-    raise TypeError(f"no per-pair score for {type(model).__name__}")
+def _aligned(m: Any, like: Any) -> np.ndarray:
+    """``m``'s values at ``like``'s stored entries, in ``like``'s CSR order (float32)."""
+    rows = np.repeat(np.arange(like.shape[0]), np.diff(like.indptr))
+    return np.asarray(m.tocsr()[rows, like.indices.copy()]).ravel().astype(np.float32)
+
+
+def _kernel_inputs(models: BaseModels, allowed: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The flat arrays ``block_candidates`` reads, in its argument order around ``als``."""
+    h = models.history
+    own = h.last_touch()
+    o_ptr = np.zeros(h.n_users + 1, dtype=np.int64)
+    np.add.at(o_ptr, own["u"].to_numpy() + 1, 1)
+    pop = models.popularity.popularity_
+    order = np.argsort(-pop, kind="stable")
+    x = models.knn.user_items_.tocsr()
+    ease_pos = np.full(h.n_items, -1, dtype=np.int64)
+    ease_pos[models.ease.items_] = np.arange(len(models.ease.items_))
+    return (
+        *_csr(x),
+        _aligned(models.knn_recent.user_items_, x),
+        *_csr(models.knn.similarity_),
+        *_csr(models.ease.user_items_),
+        ease_pos,
+        np.ascontiguousarray(models.ease.weights_.T, dtype=np.float32),  # row = target item
+        order[allowed[order]].astype(np.int64),
+        pop.astype(np.float32),
+        *_csr(models.buy_again.matrix_),
+        *_csr(h.bought())[:2],
+        np.cumsum(o_ptr),
+        own["i"].to_numpy().astype(np.int64),
+        np.ascontiguousarray(allowed, dtype=np.bool_),
+    )
 
 
 def _pair_features(h: History, horizon: float) -> pl.LazyFrame:
@@ -247,30 +251,7 @@ def _user_category_share(h: History) -> pl.DataFrame:
     ).select("u", "c", "uc_share", "uc_buy_share")
 
 
-@dataclass(frozen=True)
-class FeatureTables:
-    """The per-pair, per-item, per-user and per-(user, category) tables of one history."""
-
-    pairs: pl.DataFrame
-    items: pl.DataFrame
-    users: pl.DataFrame
-    user_category: pl.DataFrame
-    item_category: pl.DataFrame
-
-
-def feature_tables(h: History, horizon: float) -> FeatureTables:
-    """Everything ``candidate_features`` joins, computed once per history."""
-    return FeatureTables(
-        pairs=_pair_features(h, horizon).collect(),
-        items=_item_features(h, horizon),
-        users=_user_features(h, horizon),
-        user_category=_user_category_share(h),
-        item_category=h.items.select("i", "c"),
-    )
-
-
-FEATURES = (
-    "owned",
+_PAIR_COLS = (
     "p_baskets",
     "p_last_buy",
     "p_first_buy",
@@ -282,6 +263,11 @@ FEATURES = (
     "p_favs",
     "p_buy_lines_h",
     "p_acts_recent",
+)
+# what a (user, item) pair without history gets: "never" for ages, 0 for counts, NaN (missing)
+# for the gap ratio, which only exists from two purchases on
+_PAIR_MISSING = {"p_last_buy": _NEVER, "p_first_buy": _NEVER, "p_last_any": _NEVER}
+_ITEM_COLS = (
     "it_first",
     "it_last",
     "it_actors_h",
@@ -290,51 +276,104 @@ FEATURES = (
     "it_buyers_all",
     "it_repurchase",
     "it_trend",
-    "us_baskets",
-    "us_items",
-    "us_last",
-    "us_last_buy",
-    "us_tenure",
-    "us_events_h",
-    "uc_share",
-    "uc_buy_share",
+)
+_USER_COLS = ("us_baskets", "us_items", "us_last", "us_last_buy", "us_tenure", "us_events_h")
+_UC_COLS = ("uc_share", "uc_buy_share")
+
+
+@dataclass(frozen=True)
+class FeatureTables:
+    """The per-pair, per-item, per-user and per-(user, category) features of one history as
+    arrays: pairs and (user, category) rows are looked up by sorted integer keys, items and
+    users by code."""
+
+    pair_keys: np.ndarray
+    pairs: np.ndarray
+    items: np.ndarray
+    users: np.ndarray
+    uc_keys: np.ndarray
+    user_category: np.ndarray
+    item_category: np.ndarray
+    n_items: int
+    n_categories: int
+
+
+def _dense(frame: pl.DataFrame, key: str, size: int, cols: tuple[str, ...]) -> np.ndarray:
+    out = np.zeros((size, len(cols)), dtype=np.float32)
+    out[frame[key].to_numpy()] = frame.select(cols).cast(pl.Float32).to_numpy()
+    return out
+
+
+def _keyed(frame: pl.DataFrame, key: pl.Expr, cols: tuple[str, ...]) -> tuple[np.ndarray, ...]:
+    frame = frame.with_columns(key.alias("_key")).sort("_key")
+    values = frame.select(cols).cast(pl.Float32).to_numpy()  # nulls come back as NaN
+    return frame["_key"].to_numpy().astype(np.int64), np.ascontiguousarray(values)
+
+
+def feature_tables(h: History, horizon: float) -> FeatureTables:
+    """Everything ``candidate_features`` looks up, computed once per history."""
+    n, n_cat = h.n_items, int(h.items["c"].to_numpy().max(initial=0)) + 1
+    pair_keys, pairs = _keyed(
+        _pair_features(h, horizon).collect(), pl.col("u") * n + pl.col("i"), _PAIR_COLS
+    )
+    uc_keys, uc = _keyed(_user_category_share(h), pl.col("u") * n_cat + pl.col("c"), _UC_COLS)
+    cats = np.zeros(n, dtype=np.int64)
+    cats[h.items["i"].to_numpy()] = h.items["c"].to_numpy()
+    return FeatureTables(
+        pair_keys=pair_keys,
+        pairs=pairs,
+        items=_dense(_item_features(h, horizon), "i", n, _ITEM_COLS),
+        users=_dense(_user_features(h, horizon), "u", h.n_users, _USER_COLS),
+        uc_keys=uc_keys,
+        user_category=uc,
+        item_category=cats,
+        n_items=n,
+        n_categories=n_cat,
+    )
+
+
+FEATURES = (
+    "owned",
+    *_PAIR_COLS,
+    *_ITEM_COLS,
+    *_USER_COLS,
+    *_UC_COLS,
     *(f"s_{s}" for s in _SIGNALS),
     *(f"r_{s}" for s in _SIGNALS),
 )
 
 
-def candidate_features(cands: pl.DataFrame, tables: FeatureTables) -> pl.DataFrame:
-    """``cands`` joined with every feature; ``FEATURES`` lists the model's input columns."""
-    ranks = [
-        pl.col(f"s_{s}").rank("ordinal", descending=True).over("u").cast(pl.Float32).alias(f"r_{s}")
-        for s in _SIGNALS
-    ]
-    return (
-        cands.join(tables.pairs, on=["u", "i"], how="left")
-        .join(tables.items, on="i", how="left")
-        .join(tables.users, on="u", how="left")
-        .join(tables.item_category, on="i", how="left")
-        .join(tables.user_category, on=["u", "c"], how="left")
-        .with_columns(
-            pl.col("p_baskets").fill_null(0).alias("p_baskets"),
-            (pl.col("p_baskets").fill_null(0) > 0).cast(pl.Float32).alias("owned"),
-            *[pl.col(c).fill_null(_NEVER) for c in ("p_last_buy", "p_first_buy", "p_last_any")],
-            *[
-                pl.col(c).fill_null(0)
-                for c in (
-                    "p_decay",
-                    "p_views",
-                    "p_carts",
-                    "p_favs",
-                    "p_buy_lines_h",
-                    "p_acts_recent",
-                    "uc_share",
-                    "uc_buy_share",
-                )
-            ],
-            *ranks,
-        )
+def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """Rows of ``values`` at ``wanted`` keys (``keys`` sorted); NaN rows where a key is absent."""
+    out = np.full((len(wanted), values.shape[1]), np.nan, dtype=np.float32)
+    if len(keys) == 0:
+        return out
+    pos = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+    hit = keys[pos] == wanted
+    out[hit] = values[pos[hit]]
+    return out
+
+
+def candidate_features(cands: pl.DataFrame, tables: FeatureTables) -> np.ndarray:
+    """The ``(len(cands), len(FEATURES))`` float32 model input of ``build_candidates``' rows."""
+    u, i = cands["u"].to_numpy(), cands["i"].to_numpy()
+    pairs = _lookup(tables.pair_keys, tables.pairs, u * tables.n_items + i)
+    for k, name in enumerate(_PAIR_COLS):
+        if name != "p_gap_ratio":
+            pairs[:, k] = np.nan_to_num(pairs[:, k], nan=_PAIR_MISSING.get(name, 0.0))
+    uc = _lookup(
+        tables.uc_keys, tables.user_category, u * tables.n_categories + tables.item_category[i]
     )
+    out = np.empty((len(u), len(FEATURES)), dtype=np.float32)
+    out[:, 0] = pairs[:, 0] > 0  # owned: bought before
+    col = 1
+    for block in (pairs, tables.items[i], tables.users[u], np.nan_to_num(uc, nan=0.0)):
+        out[:, col : col + block.shape[1]] = block
+        col += block.shape[1]
+    for signal in [f"s_{s}" for s in _SIGNALS] + [f"r_{s}" for s in _SIGNALS]:
+        out[:, col] = cands[signal].to_numpy()
+        col += 1
+    return out
 
 
 class BlendRanker:
@@ -343,9 +382,9 @@ class BlendRanker:
     def __init__(
         self,
         *,
-        rounds: int = 100,
-        learning_rate: float = 0.1,
-        leaves: int = 31,
+        rounds: int = 30,
+        learning_rate: float = 0.2,
+        leaves: int = 15,
         seed: int = 7,
         threads: int = 1,
     ):
@@ -355,7 +394,7 @@ class BlendRanker:
         self.seed = seed
         self.threads = threads
 
-    def fit(self, features: pl.DataFrame, label: np.ndarray) -> BlendRanker:
+    def fit(self, features: np.ndarray, label: np.ndarray) -> BlendRanker:
         import lightgbm as lgb
 
         params = {
@@ -372,22 +411,18 @@ class BlendRanker:
             "deterministic": True,
             "verbose": -1,
         }
-        data = lgb.Dataset(_matrix(features), label=label, feature_name=list(FEATURES))
+        data = lgb.Dataset(features, label=label, feature_name=list(FEATURES))
         self.booster_ = lgb.train(params, data, num_boost_round=self.rounds)
         self.positive_rate_ = float(np.mean(label)) if len(label) else 0.0
         return self
 
-    def predict_proba(self, features: pl.DataFrame) -> np.ndarray:
-        if features.height == 0:
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        if len(features) == 0:
             return np.zeros(0, dtype=np.float64)
         # scoring is embarrassingly parallel (unlike training, where threads fight): use every core
-        return np.asarray(self.booster_.predict(_matrix(features), num_threads=os.cpu_count() or 1))
+        return np.asarray(self.booster_.predict(features, num_threads=os.cpu_count() or 1))
 
     def importance(self) -> dict[str, float]:
         gain = self.booster_.feature_importance("gain")
         total = float(gain.sum()) or 1.0
         return {name: float(g) / total for name, g in zip(FEATURES, gain, strict=True)}
-
-
-def _matrix(features: pl.DataFrame) -> np.ndarray:
-    return features.select([pl.col(c).cast(pl.Float32) for c in FEATURES]).to_numpy()
