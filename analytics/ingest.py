@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,8 @@ REJECTS_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.String(),
     "raw": pl.String(),
 }
-_REASON, _ALT_TIME = "__reason", "__time_month_first"
+_REASON, _FAILED, _ALT_TIME = "__reason", "__failed", "__time_month_first"
+_ITEM_KEY = "__item_key"  # item ids as numbers, for the item table only
 _DAY_OK, _MONTH_OK = "__day_ok", "__month_ok"
 PREVIEW_ROWS = 20
 ANONYMOUS_POLICY = (
@@ -285,13 +287,18 @@ def _ingest_events(
         anonymous, events = None, good
     progress(0.8, "Building the item table and the report")
     clock.lap("checks")
-    items = _items(good) if ITEM_ID in spec.mapping else None
-    clock.lap("items")
-    if ITEM_NAME in events.columns:
-        events = events.drop(ITEM_NAME)
-        anonymous = anonymous.drop(ITEM_NAME) if anonymous is not None else None
-    report = _events_report(good, rejects, spec, plan.warnings + time_warnings)
+    # the report (Polars, multi-threaded) runs beside the item table (mostly NumPy, one
+    # thread): on an idle machine the two overlap; "report" is the wait left after the items
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        later = pool.submit(_events_report, good, rejects, spec, plan.warnings + time_warnings)
+        items = _items(good) if ITEM_ID in spec.mapping else None
+        clock.lap("items")
+        report = later.result()
     clock.lap("report")
+    helpers = [c for c in (ITEM_NAME, _ITEM_KEY) if c in events.columns]
+    if helpers:
+        events = events.drop(helpers)
+        anonymous = anonymous.drop(helpers) if anonymous is not None else None
     report["seconds"] = clock.laps
     return IngestResult(
         shape=spec.shape,
@@ -352,6 +359,7 @@ class _EventPlan:
         self.source, self.spec, self.sniff = source, spec, sniff
         self.m = spec.mapping
         self.warnings: list[str] = []
+        self.unmapped: list[str] = []  # canonical columns filled after the scan
         self.time_format = self._time_format()
         self.two_way = bool(self.time_format and self.time_format.ambiguous) and (
             spec.day_first is None
@@ -453,19 +461,29 @@ class _EventPlan:
         q, p, r = col("q"), col("p"), col("r")
         kind = self.event_type(q, col(ORDER_ID), p, r)
         checks = self._checks(pl.col("__p_user"), pl.col("__p_time"), col("time2"), q, p, r)
-        base = parsed.with_columns(_first_reason(checks).alias(_REASON), kind.alias("__p_kind"))
-        good = base.filter(pl.col(_REASON).is_null()).select(self._outputs(col, q, p, r))
-        suspect = pl.col(_REASON).is_not_null()
+        # one boolean per row splits the rows; the reason text is only built for the failures
+        failed = pl.any_horizontal(fails for _, fails in checks)
+        base = parsed.with_columns(failed.alias(_FAILED))
+        good = (
+            base.filter(~pl.col(_FAILED))
+            .with_columns(kind.alias("__p_kind"))
+            .select(self._outputs(col, q, p, r))
+        )
+        suspect = pl.col(_FAILED)
         flags: list[pl.Expr] = []
         if alt_time is not None:
             day_ok, month_ok = pl.col("__p_time").is_not_null(), pl.col("__p_time2").is_not_null()
             suspect = suspect | (day_ok != month_ok)
             flags = [day_ok.alias(_DAY_OK), month_ok.alias(_MONTH_OK)]
-        bad = base.filter(suspect).select(
-            pl.col(LINE).alias("line"),
-            pl.col(_REASON).alias("reason"),
-            _raw_text(self.source, pl.col(_REASON)).alias("raw"),
-            *flags,
+        bad = (
+            base.filter(suspect)
+            .with_columns(_first_reason(checks).alias(_REASON))
+            .select(
+                pl.col(LINE).alias("line"),
+                pl.col(_REASON).alias("reason"),
+                _raw_text(self.source, pl.col(_REASON)).alias("raw"),
+                *flags,
+            )
         )
         return good, bad
 
@@ -497,14 +515,38 @@ class _EventPlan:
             REVENUE: pl.when(is_refund).then(-revenue.abs()).when(money).then(revenue),
             ORDER_ID: col(ORDER_ID) if col(ORDER_ID) is not None else no_text,
         }
-        outputs = [e.cast(EVENTS_SCHEMA[name]).alias(name) for name, e in canonical.items()]
+        # an unmapped text column is filled after the scan, as one constant column (a column
+        # of ten million null strings would cost 16 bytes a row while streaming)
+        self.unmapped = [name for name, e in canonical.items() if e is no_text]
+        if q is None:  # one per row (minus one for a refund): also filled after the scan
+            self.unmapped.append(QUANTITY)
+        outputs = [
+            e.cast(EVENTS_SCHEMA[name]).alias(name)
+            for name, e in canonical.items()
+            if name not in self.unmapped
+        ]
         if ITEM_NAME in self.m:
             outputs.append(self._raw(ITEM_NAME).cast(pl.String).str.strip_chars().alias(ITEM_NAME))
+        key = self._item_key(col(ITEM_ID))
+        if key is not None:
+            outputs.append(key.alias(_ITEM_KEY))
         extras = [c for c in self.sniff.columns if c not in self.m.values()]
         outputs += [pl.col(c).alias(_extra_name(c)) for c in extras]
         if col("time2") is not None:
             outputs.append(pl.col("__p_time2").alias(_ALT_TIME))
         return outputs
+
+    def _item_key(self, item: pl.Expr | None) -> pl.Expr | None:
+        """Item ids as numbers, parsed while scanning, when the sample's ids are all whole
+        numbers (the item table groups those as numbers; null where an id is not one)."""
+        if item is None:
+            return None
+        sample = self._sample(ITEM_ID).drop_nulls()
+        if sample.dtype.is_integer():
+            return self._raw(ITEM_ID).cast(pl.UInt64, strict=False)
+        if sample.dtype == pl.String and sample.str.contains(r"^\s*\d{1,19}\s*$").all():
+            return item.cast(pl.UInt64, strict=False)
+        return None
 
     def _checks(
         self,
@@ -518,7 +560,7 @@ class _EventPlan:
         """(reason, failed) pairs in the order they are tried; a row gets the first failure."""
         cols = self.sniff.columns
         checks: list[tuple[str, pl.Expr]] = []
-        if self.source.text:
+        if self.source.extra:
             checks.append(("wrong number of fields", pl.col(EXTRA).is_not_null()))
         checks.append(("empty line", pl.all_horizontal(pl.col(c).is_null() for c in cols)))
         parsed = when if alt_time is None else pl.coalesce(when, alt_time)
@@ -545,6 +587,16 @@ class _EventPlan:
             if self.source.typed:
                 raise _TypedScanFailed from err
             raise IngestError(f"The file could not be read to the end: {err}") from None
+        if self.unmapped:
+            fill = [pl.lit(None, EVENTS_SCHEMA[name]).alias(name) for name in self.unmapped]
+            if QUANTITY in self.unmapped:
+                refund = pl.col(EVENT_TYPE) == EventType.REFUND.value
+                has_refunds = good_df.select(refund.any()).item()
+                fill[self.unmapped.index(QUANTITY)] = (
+                    pl.when(refund).then(-1.0).otherwise(1.0) if has_refunds else pl.lit(1.0)
+                ).alias(QUANTITY)
+            order = [*EVENTS_SCHEMA, *(c for c in good_df.columns if c not in EVENTS_SCHEMA)]
+            good_df = good_df.with_columns(fill).select(order)
         return good_df, bad_df
 
     def settle_dates(
@@ -706,7 +758,7 @@ def _raw_text(source: Source, reason: pl.Expr) -> pl.Expr:
         [pl.col(c).cast(pl.String).fill_null("") for c in source.raw_columns],
         separator=source.raw_separator,
     )
-    if source.text and source.raw_columns[0] != "__raw_text":
+    if source.extra and source.raw_columns[0] != "__raw_text":
         surplus = pl.concat_str([raw, pl.col(EXTRA)], separator=source.raw_separator)
         raw = pl.when(pl.col(EXTRA).is_not_null()).then(surplus).otherwise(raw)
     return pl.when(reason == "empty line").then(pl.lit("")).otherwise(raw)
@@ -730,7 +782,7 @@ def _items(events: pl.DataFrame) -> pl.DataFrame:
     items is split by it). Equal to ``_items_by_group_by``, the plain version, which small frames
     use.
     """
-    names = [c for c in (ITEM_ID, CATEGORY, PRICE, ITEM_NAME) if c in events.columns]
+    names = [c for c in (ITEM_ID, CATEGORY, PRICE, ITEM_NAME, _ITEM_KEY) if c in events.columns]
     frame = events.select(names)
     if frame.get_column(ITEM_ID).null_count():
         frame = frame.filter(pl.col(ITEM_ID).is_not_null())
@@ -738,11 +790,11 @@ def _items(events: pl.DataFrame) -> pl.DataFrame:
     if n < _SORTED_ITEMS_FROM or n >= 1 << 40:
         return _items_by_group_by(frame)
     ids = frame.get_column(ITEM_ID)
-    numbers = _decimal_ids(ids, 64 - n.bit_length())
+    scanned = frame.get_column(_ITEM_KEY) if _ITEM_KEY in frame.columns else None
+    numbers = _decimal_ids(ids, 64 - n.bit_length(), scanned)
     numeric = numbers is not None
     if numbers is not None:
-        rows, starts = _item_runs_numeric(numbers, n.bit_length())
-        distinct = numbers[rows[starts]]
+        rows, starts, distinct = _item_runs_numeric(numbers, n.bit_length())
         del numbers
         # e.g. '007' and '7' are distinct items: back to the text path
         numeric = _plain_decimals(ids, distinct, starts)
@@ -802,14 +854,18 @@ def _digits(values: np.ndarray) -> np.ndarray:
     return np.maximum(np.searchsorted(_POW10, values, side="right"), 1)
 
 
-def _decimal_ids(ids: pl.Series, value_bits: int) -> np.ndarray | None:
+def _decimal_ids(
+    ids: pl.Series, value_bits: int, numbers: pl.Series | None = None
+) -> np.ndarray | None:
     """The ids as unsigned numbers when every id parses as one below 2**value_bits, else None.
     The caller still checks with ``_plain_decimals`` that the texts are the numbers' plain
     decimals ('17', not '017' or '+17'). Such ids are grouped and ordered as numbers: no string
-    hashing and no string sort (most event logs number their items)."""
+    hashing and no string sort (most event logs number their items). ``numbers``: the ids
+    already cast to UInt64 (while scanning)."""
     if ids.dtype != pl.String or value_bits < 1:
         return None
-    numbers = ids.cast(pl.UInt64, strict=False)
+    if numbers is None:
+        numbers = ids.cast(pl.UInt64, strict=False)
     if numbers.null_count():
         return None
     values = numbers.to_numpy()
@@ -827,16 +883,25 @@ def _plain_decimals(ids: pl.Series, distinct: np.ndarray, starts: np.ndarray) ->
     return int(ids.str.len_bytes().sum()) == plain_length
 
 
-def _item_runs_numeric(values: np.ndarray, row_bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """``_item_runs`` for ids that are numbers: the value itself is the exact sort key."""
+def _item_runs_numeric(
+    values: np.ndarray, row_bits: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``_item_runs`` for ids that are numbers: the value itself is the exact sort key. Also
+    returns the distinct values in run order. ``values`` is overwritten when it is writable
+    (no second 8-byte-per-row key array)."""
     n = values.size
-    low = np.uint64((1 << row_bits) - 1)
-    key = values << np.uint64(row_bits)
+    key = values if values.flags.writeable else values.copy()
+    key <<= np.uint64(row_bits)
     key |= np.arange(n, dtype=np.uint64)
     key.sort()
-    rows = (key & low).astype(np.uint32 if n <= 1 << 32 else np.int64)
+    if row_bits <= 32:  # the low 32 bits hold the row number and some id bits: mask those
+        rows = key.astype(np.uint32)
+        rows &= np.uint32((1 << row_bits) - 1)
+    else:
+        rows = (key & np.uint64((1 << row_bits) - 1)).astype(np.int64)
     key >>= np.uint64(row_bits)
-    return rows, np.flatnonzero(np.append(True, key[1:] != key[:-1]))
+    starts = np.flatnonzero(np.concatenate(([True], key[1:] != key[:-1])))
+    return rows, starts, key[starts]
 
 
 def _decimal_text_order(values: np.ndarray) -> np.ndarray:
@@ -906,23 +971,25 @@ def _sort_by_text(frame: pl.DataFrame, column: str) -> pl.DataFrame:
 def _events_report(
     good: pl.DataFrame, rejects: pl.DataFrame, spec: IngestSpec, warnings: list[str]
 ) -> dict[str, Any]:
-    stats = good.select(
-        # distinct 64-bit hashes: exact unless two ids collide (odds ~ n^2 / 2^65)
-        pl.col(USER_ID).drop_nulls().hash().n_unique().alias("users"),
+    figures = [
         pl.col(USER_ID).null_count().alias("rows_without_user"),
         pl.col(EVENT_TIME).min().alias("first_event"),
         pl.col(EVENT_TIME).max().alias("last_event"),
         pl.col(REVENUE).sum().alias("revenue_total"),
-        pl.col(QUANTITY).sum().alias("quantity_total"),
-        pl.col(ORDER_ID).drop_nulls().hash().n_unique().alias("orders"),
-        pl.col(ORDER_ID).str.starts_with("C").sum().alias("cancelled_lines"),
-    ).row(0, named=True)
+    ]
+    if QUANTITY in spec.mapping:
+        figures.append(pl.col(QUANTITY).sum().alias("quantity_total"))
+    if ORDER_ID in spec.mapping:
+        figures += [
+            pl.col(ORDER_ID).drop_nulls().hash().n_unique().alias("orders"),
+            pl.col(ORDER_ID).str.starts_with("C").sum().alias("cancelled_lines"),
+        ]
+    stats = good.select(figures).row(0, named=True)
     has_money = bool({PRICE, REVENUE} & spec.mapping.keys())
-    by_type = good.get_column(EVENT_TYPE).value_counts()
-    events_by_type = {str(k): int(v) for k, v in by_type.iter_rows()}
+    events_by_type = _type_counts(good.get_column(EVENT_TYPE))
     report = _counts(good.height, rejects)
     report.update(
-        users=int(stats["users"]),
+        users=_distinct(good.get_column(USER_ID)),
         rows_without_user=int(stats["rows_without_user"]),
         events_by_type=dict(sorted(events_by_type.items(), key=lambda kv: -kv[1])),
         first_event=_iso(stats["first_event"]),
@@ -941,6 +1008,21 @@ def _events_report(
             "'anonymous_events' and count only in the store-level totals."
         )
     return report
+
+
+def _distinct(ids: pl.Series) -> int:
+    """How many distinct non-null ids: their 64-bit hashes counted after one NumPy sort (exact
+    unless two ids collide, odds ~ n^2 / 2^65; NumPy's sort beats Polars' n_unique here)."""
+    hashes = np.sort(ids.drop_nulls().hash().to_numpy())
+    return int(np.count_nonzero(hashes[1:] != hashes[:-1])) + int(hashes.size > 0)
+
+
+def _type_counts(kinds: pl.Series) -> dict[str, int]:
+    """Rows per event type (types that occur), by counting the Enum's codes."""
+    names = kinds.dtype.categories.to_list()  # type: ignore[attr-defined]
+    codes = kinds.drop_nulls().to_physical().to_numpy()
+    counts = np.bincount(codes, minlength=len(names))
+    return {names[i]: int(c) for i, c in enumerate(counts) if c}
 
 
 def _counts(accepted: int, rejects: pl.DataFrame) -> dict[str, Any]:
@@ -993,7 +1075,7 @@ def _table_rows(
     else:
         user = _id_expr(pl.col(user_column), sniff.sample.get_column(user_column))
     checks: list[tuple[str, pl.Expr]] = []
-    if source.text:
+    if source.extra:
         checks.append(("wrong number of fields", pl.col(EXTRA).is_not_null()))
     checks.append(("empty line", pl.all_horizontal(pl.col(c).is_null() for c in cols)))
     checks.append(("missing user id", user.is_null()))
@@ -1087,7 +1169,7 @@ def _exposure_rows(
     )
     sent = pl.lit(None, TIME_DTYPE)
     checks: list[tuple[str, pl.Expr]] = []
-    if source.text:
+    if source.extra:
         checks.append(("wrong number of fields", pl.col(EXTRA).is_not_null()))
     checks += [("missing user id", user.is_null()), ("missing arm", arm.is_null())]
     if SENT_TIME in m:

@@ -94,6 +94,7 @@ class Source:
     raw_separator: str
     typed: dict[str, pl.DataType] = field(default_factory=dict)  # columns parsed while scanning
     plain: Callable[[], Source] | None = None  # the same file with every column as text
+    extra: bool = False  # the ``EXTRA`` column is there (else a ragged row fails the collect)
 
 
 # --- sniffing -----------------------------------------------------------------------------------
@@ -471,7 +472,11 @@ def _read_excel(path: Path) -> pl.DataFrame:
 def _delimited_source(
     text_path: Path, layout: TextLayout, columns: list[str], dtypes: dict[str, pl.DataType]
 ) -> Source:
-    schema = {**{c: dtypes.get(c, pl.String()) for c in columns}, EXTRA: pl.String()}
+    # the typed fast path has no EXTRA column (a column of nulls costs 16 bytes a row): a row
+    # with surplus fields fails its collect, and the plain rescan reports that row
+    schema: dict[str, pl.DataType] = {c: dtypes.get(c, pl.String()) for c in columns}
+    if not dtypes:
+        schema[EXTRA] = pl.String()
     lf = pl.scan_csv(
         text_path,
         has_header=False,
@@ -479,7 +484,7 @@ def _delimited_source(
         separator=layout.delimiter,
         schema=schema,
         missing_columns="insert",
-        truncate_ragged_lines=True,
+        truncate_ragged_lines=not dtypes,
         # strict UTF-8 is cheaper to scan than lossy; the typed fast path has a fallback anyway
         encoding="utf8" if dtypes else "utf8-lossy",
         row_index_name=_ROW,
@@ -502,6 +507,7 @@ def _delimited_source(
         raw_separator=layout.delimiter,
         typed=dict(dtypes),
         plain=plain,
+        extra=not dtypes,
     )
 
 
@@ -529,7 +535,7 @@ def _whitespace_source(text_path: Path, layout: TextLayout, columns: list[str]) 
         (pl.col(_ROW).cast(pl.Int64) + 1 + int(layout.has_header)).alias(LINE),
         pl.col(TEXT).alias("__raw_text"),
     )
-    return Source(lazy=lf, text=True, raw_columns=["__raw_text"], raw_separator=" ")
+    return Source(lazy=lf, text=True, raw_columns=["__raw_text"], raw_separator=" ", extra=True)
 
 
 def _open_stream(path: Path, layout: TextLayout) -> contextlib.AbstractContextManager[IO[bytes]]:

@@ -55,12 +55,12 @@ def test_decimal_ids_only_for_plain_decimals():
     for odd in ("007", "+7"):  # parse as 7, but are not its plain text
         ids = pl.Series(["7", odd, "10"])
         values = ingest._decimal_ids(ids, 40)
-        rows, starts = ingest._item_runs_numeric(values, 8)
-        assert not ingest._plain_decimals(ids, values[rows[starts]], starts), odd
+        _, starts, distinct = ingest._item_runs_numeric(values, 8)
+        assert not ingest._plain_decimals(ids, distinct, starts), odd
     ids = pl.Series(["7", "10", "7"])
     values = ingest._decimal_ids(ids, 40)
-    rows, starts = ingest._item_runs_numeric(values, 8)
-    assert ingest._plain_decimals(ids, values[rows[starts]], starts)
+    _, starts, distinct = ingest._item_runs_numeric(values, 8)
+    assert ingest._plain_decimals(ids, distinct, starts)
 
 
 def test_decimal_text_order_sorts_like_text():
