@@ -82,10 +82,15 @@ def cluster_users(
     spec: ClusterSpec = ClusterSpec(),
     value: np.ndarray | None = None,
     weights: np.ndarray | None = None,
+    parts: np.ndarray | None = None,
 ) -> Clustering:
     """k-means segments of ``embeddings`` (n, d); ids ordered by mean ``value`` (descending).
 
     ``weights`` (d,) multiply the standardised dimensions, to balance parts of an embedding.
+    ``parts`` (d,) labels the dimensions of each part: a part is centred and scaled as a whole (by
+    its root mean square spread), so the relative spread of its dimensions, which the network
+    learned, is kept; without ``parts`` every dimension is standardised on its own (which blows a
+    barely used direction up to the size of the main ones).
 
     Every user gets exactly one segment. ``SpecError`` for a forced ``k`` below 2 or above the
     number of users; ``NotEnoughData`` with fewer than 4 users.
@@ -95,7 +100,7 @@ def cluster_users(
         raise NotEnoughData("Segments need at least 4 customers with history.")
     if spec.k is not None and not 2 <= spec.k <= n:
         raise SpecError(f"The number of segments must be between 2 and {n}, not {spec.k}.")
-    z = _standardise(embeddings)
+    z = _standardise(embeddings, parts)
     if weights is not None:
         z = z * np.asarray(weights, dtype=np.float64)[None, :]
     scores: dict[int, float] = {}
@@ -112,9 +117,14 @@ def cluster_users(
     return Clustering(labels, int(labels.max()) + 1, scores, chosen)
 
 
-def _standardise(x: np.ndarray) -> np.ndarray:
+def _standardise(x: np.ndarray, parts: np.ndarray | None = None) -> np.ndarray:
     x = np.asarray(x, dtype=np.float64)
     std = x.std(axis=0)
+    if parts is not None:
+        parts = np.asarray(parts)
+        for part in np.unique(parts):
+            dims = parts == part
+            std[dims] = np.sqrt((std[dims] ** 2).mean())
     return (x - x.mean(axis=0)) / np.where(std > 1e-9, std, 1.0)
 
 

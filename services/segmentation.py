@@ -205,6 +205,7 @@ def run_segmentation(
         ClusterSpec(k=spec.k, k_range=spec.k_range, seed=spec.seed),
         value=revenue,
         weights=_dimension_weights(learned.model_args, spec.value_weight),
+        parts=_dimension_parts(learned.model_args),
     )
     t = lap("clustering", t)
     progress(0.92, "Profiling and naming segments")
@@ -249,6 +250,14 @@ def _dimension_weights(model_args: dict[str, Any], value_weight: float) -> np.nd
         return weights
     weights[taste:] = value_weight
     return weights
+
+
+def _dimension_parts(model_args: dict[str, Any]) -> np.ndarray:
+    """Part of each embedding dimension: 0 taste, 1 value (each part is scaled as a whole)."""
+    dims = int(model_args["dims"])
+    parts = np.zeros(dims, dtype=np.int64)
+    parts[UserEmbeddingModel.taste_dims(dims) :] = 1
+    return parts
 
 
 def _cutoff(events: pl.DataFrame) -> datetime:

@@ -39,6 +39,19 @@ def test_cluster_users_finds_planted_groups_and_orders_by_value() -> None:
     assert set(truth[result.labels == 0]) == {4}
 
 
+def test_parts_keep_the_learned_spread_of_their_dimensions() -> None:
+    """A barely used direction with a tidy split of its own must not steer the segments."""
+    rng = np.random.default_rng(3)
+    truth = np.repeat([0, 1], 200)
+    main = np.where(truth == 1, 5.0, -5.0) + rng.normal(0, 1.5, len(truth))
+    minor = rng.choice([-0.1, 0.1], size=len(truth)) + rng.normal(0, 0.01, len(truth))
+    x = np.column_stack([main, minor])
+    per_dim = cluster_users(x, ClusterSpec(k=2))  # minor blown up to the size of main
+    as_part = cluster_users(x, ClusterSpec(k=2), parts=np.array([0, 0]))
+    assert adjusted_rand_score(truth, per_dim.labels) < 0.1
+    assert adjusted_rand_score(truth, as_part.labels) == pytest.approx(1.0)
+
+
 def test_forced_k_and_bad_k() -> None:
     x, _ = _blobs(n_per=10)
     assert cluster_users(x, ClusterSpec(k=3)).k == 3
