@@ -75,7 +75,8 @@ class RecommendConfig:
     seed: int = 7
     sequential: bool = True
     seq_epochs: int = 10
-    seq_max_seconds: float = 30.0
+    seq_max_seconds: float = 15.0  # the sequence model only enters the comparison table
+    seq_max_len: int = 30
     max_train_users: int = 4_000
     candidates_per_model: int = 10
     own_candidates: int = 100
@@ -525,7 +526,11 @@ def evaluate_recommenders(
         from models.recommend_seq import SelfAttentiveRecommender
 
         seq = SelfAttentiveRecommender(
-            epochs=cfg.seq_epochs, max_seconds=cfg.seq_max_seconds, device=cfg.device, seed=cfg.seed
+            max_len=cfg.seq_max_len,
+            epochs=cfg.seq_epochs,
+            max_seconds=cfg.seq_max_seconds,
+            device=cfg.device,
+            seed=cfg.seed,
         ).fit(h)
         device = seq.report_.device
     progress(0.8, "Scoring every model on the held-out window")
