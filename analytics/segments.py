@@ -1,6 +1,7 @@
 """Learned segments: clustering in embedding space, profiles, automatic names and plain rules.
 
-- ``cluster_users``: k-means on standardised embeddings; ``k`` is forced by the user or chosen over
+- ``cluster_users``: k-means on standardised embeddings (each part of the embedding scaled as a
+  whole when ``parts`` are given, optionally weighted); ``k`` is forced by the user or chosen over
   a range by the mean silhouette on a sample (ties within 0.01 go to the larger ``k``, since more,
   tighter groups are more useful to a marketer than two huge ones). Segment ids are ordered by
   revenue per user, so segment 0 is the most valuable.
