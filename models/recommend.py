@@ -35,6 +35,7 @@ from models.recommend_blend import (
     candidate_features,
     feature_tables,
     fit_base_models,
+    kernel_inputs,
 )
 
 __all__ = [
@@ -129,6 +130,8 @@ class FittedRecommender:
     seconds: dict[str, float] = field(default_factory=dict)
     per_model: int = 10  # candidates per base model at serving, as in training
     own_cap: int = 100
+    # the compiled candidate pass's flat arrays (own items, CSR rows, ...), built once at fit
+    inputs: tuple[np.ndarray, ...] | None = None
 
     def popular(self, k: int) -> np.ndarray:
         """Item codes of the ``k`` recent best sellers still on sale (the fallback list)."""
@@ -211,18 +214,20 @@ def fit_recommender(
     models = fit_base_models(history, horizon_days=horizon, seed=cfg.seed)
     seconds["total"] = time.monotonic() - started
     progress(1.0, "Recommenders ready")
+    allowed = history.recent_items(_recent_days(cfg, horizon))
     return FittedRecommender(
         history=history,
         models=models,
         tables=feature_tables(history, horizon),
         buy_again_ranker=rankers[0],
         new_ranker=rankers[1],
-        allowed=history.recent_items(_recent_days(cfg, horizon)),
+        allowed=allowed,
         horizon_days=horizon,
         cutoff=end,
         seconds=seconds,
         per_model=cfg.candidates_per_model,
         own_cap=cfg.own_candidates,
+        inputs=kernel_inputs(models, allowed),
     )
 
 
@@ -231,7 +236,12 @@ def _scored_candidates(
     fitted: FittedRecommender, users: np.ndarray, per_model: int
 ) -> pl.DataFrame:
     cands = build_candidates(
-        fitted.models, users, allowed=fitted.allowed, per_model=per_model, own_cap=fitted.own_cap
+        fitted.models,
+        users,
+        allowed=fitted.allowed,
+        per_model=per_model,
+        own_cap=fitted.own_cap,
+        inputs=fitted.inputs,
     )
     feats = candidate_features(cands, fitted.tables)
     owned = feats[:, FEATURES.index("owned")] > 0

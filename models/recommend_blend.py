@@ -27,7 +27,14 @@ from models.recommend_base import (
     repurchase_propensity,
 )
 
-__all__ = ["BaseModels", "BlendRanker", "build_candidates", "candidate_features", "fit_base_models"]
+__all__ = [
+    "BaseModels",
+    "BlendRanker",
+    "build_candidates",
+    "candidate_features",
+    "fit_base_models",
+    "kernel_inputs",
+]
 
 _NEVER = 10_000.0  # "days since" for something that never happened
 _SIGNALS = ("knn", "knn_recent", "ease", "als", "buy_again", "pop")
@@ -80,6 +87,7 @@ def build_candidates(
     per_model: int = 10,
     own_cap: int = 100,
     chunk_cells: int = 8_000_000,
+    inputs: tuple[np.ndarray, ...] | None = None,
 ) -> pl.DataFrame:
     """``u, i`` plus every model's score for each candidate of ``users`` (user codes).
 
@@ -89,7 +97,8 @@ def build_candidates(
     the recent window) are kept. One compiled pass per user
     (``recommend_kernels.block_candidates``) scores every item once per model, gathers each
     signal at the union and ranks the union on it; ALS scores come from one BLAS product per
-    user block.
+    user block. ``inputs`` (from ``kernel_inputs`` with the same ``allowed``) saves rebuilding
+    the flat arrays on every call.
     """
     from models.recommend_kernels import block_candidates
 
@@ -97,7 +106,7 @@ def build_candidates(
     n = h.n_items
     users = np.asarray(users, dtype=np.int64)
     take = max(min(per_model, n), 1)
-    arrays = _kernel_inputs(models, allowed)
+    arrays = inputs if inputs is not None else kernel_inputs(models, allowed)
     own_counts = np.diff(arrays[-3])
     step = max(1, chunk_cells // max(n, 1))
     out_u, out_i, out_s, out_r = [], [], [], []
@@ -146,7 +155,7 @@ def _aligned(m: Any, like: Any) -> np.ndarray:
     return np.asarray(m.tocsr()[rows, like.indices.copy()]).ravel().astype(np.float32)
 
 
-def _kernel_inputs(models: BaseModels, allowed: np.ndarray) -> tuple[np.ndarray, ...]:
+def kernel_inputs(models: BaseModels, allowed: np.ndarray) -> tuple[np.ndarray, ...]:
     """The flat arrays ``block_candidates`` reads, in its argument order around ``als``."""
     h = models.history
     own = h.last_touch()
