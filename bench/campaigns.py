@@ -137,6 +137,9 @@ def _summary(runs: list[dict]) -> dict:
         x = np.array([r[key] for r in runs], dtype=float)
         out[key] = {"mean": float(x.mean()), "sd": float(x.std(ddof=1)) if len(x) > 1 else 0.0,
                     "values": x.tolist()}  # fmt: skip
+    # the targets: Qini at least 0.8x the truth's, top-30% forecast within +/-15% of the truth
+    out["qini_ratio_at_least_0.8"] = [r["qini_ratio"] >= 0.8 for r in runs]
+    out["top30_within_15pct"] = [abs(r["top30_ratio_vs_truth_now"] - 1) <= 0.15 for r in runs]
     out["top30_truth_now_in_interval"] = [r["top30_truth_now_in_interval"] for r in runs]
     out["uplift_beats_propensity_true_profit"] = [
         r["uplift_beats_propensity_true_profit"] for r in runs

@@ -284,15 +284,19 @@ def _learn(
     config: UpliftConfig,
     names: list[str],
     seed: int | None = None,
+    mu1: lgb.Booster | None = None,
 ) -> list[tuple[lgb.Booster, float]]:
-    """Fit one learner on one arm's training rows (``t`` True = treated)."""
+    """Fit one learner on one arm's training rows (``t`` True = treated); ``mu1``, the treated
+    outcome model, is trained here unless given (the two-model and X-learner share it)."""
     seed = config.random_state if seed is None else seed
     e = float(t.mean())
-    if learner == "two_model":
+    if learner in ("two_model", "x_learner") and mu1 is None:
         mu1 = _train(X[t], y[t], config, names, seed + 1)
+    if learner == "two_model":
+        assert mu1 is not None
         return [(mu1, 1.0), (mu0, -1.0)]
     if learner == "x_learner":
-        mu1 = _train(X[t], y[t], config, names, seed + 1)
+        assert mu1 is not None
         d1 = y[t] - mu0.predict(X[t], raw_score=True)
         d0 = mu1.predict(X[~t], raw_score=True) - y[~t]
         tau1 = _train(X[t], d1, _effect_config(config), names, seed + 2)
@@ -407,9 +411,14 @@ def cross_fit(
             rows = (arm == a) | ctrl
             r_tr, r_te = rows & tr, rows & te
             fitted = {}
+            t_tr = arm[r_tr] == a
+            seed = config.random_state + 10 * f
+            mu1 = None  # one treated outcome model per fold, shared by two-model and X-learner
+            if {"two_model", "x_learner"} & set(learners):
+                mu1 = _train(X[r_tr][t_tr], y[r_tr][t_tr], config, feature_names, seed + 1)
             for learner in learners:
-                comps = _learn(learner, X[r_tr], arm[r_tr] == a, y[r_tr], mu0, config,
-                               feature_names, seed=config.random_state + 10 * f)  # fmt: skip
+                comps = _learn(learner, X[r_tr], t_tr, y[r_tr], mu0, config, feature_names,
+                               seed=seed, mu1=mu1)  # fmt: skip
                 fitted[learner] = comps
             if with_ensemble:  # mean of the two-model and X-learner: no extra training
                 fitted["ensemble"] = [
