@@ -1,6 +1,6 @@
 """Learned segments vs the classic peer, side by side in one run.
 
-    .venv/bin/python bench/segments.py [--workspace DIR] [--users 20000] [--skip-retail]
+    .venv/bin/python bench/segments.py [--workspace DIR] [--users 20000] [--seed 7] [--skip-retail]
 
 For the demo store (generated if the workspace lacks it) and for Online Retail (ingested from
 ../shared/data if present; segments at cutoff 2011-09-09, revenue over the next 91 days) it prints:
@@ -149,12 +149,13 @@ def main() -> None:
     parser.add_argument("--workspace", type=Path, default=None)
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--k", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=7, help="seed of the segment step")
     parser.add_argument("--skip-retail", action="store_true")
     parser.add_argument("--skip-demo", action="store_true")
     args = parser.parse_args()
     ws = Workspace(args.workspace or Path(tempfile.mkdtemp(prefix="bench_segments_")))
-    spec = SegmentSpec(k=args.k)
-    out: dict[str, object] = {"workspace": str(ws.root)}
+    spec = SegmentSpec(k=args.k, seed=args.seed)
+    out: dict[str, object] = {"workspace": str(ws.root), "seed": args.seed}
     if not args.skip_demo:
         out["demo"] = demo_bench(ws, args.users, spec)
         print(json.dumps(out), file=sys.stderr, flush=True)

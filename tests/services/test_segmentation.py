@@ -123,3 +123,23 @@ def test_summary_reports_cpu_seconds(segmented) -> None:
         "profiles",
     }
     assert summary["cpu_seconds"] > 0
+
+
+def test_ensemble_size_tops_small_data_up_to_the_row_budget() -> None:
+    """ceil(ensemble_rows / training rows), 1 to ``max_members``; member 0 keeps the seed."""
+    from services.segmentation import ensemble_size, member_seed
+
+    assert ensemble_size(3007, 15_000, 5) == 5  # Online Retail-sized: five networks
+    assert ensemble_size(6000, 15_000, 5) == 3
+    assert ensemble_size(18_678, 15_000, 5) == 1  # the demo's 20k users: one, as before
+    assert ensemble_size(10, 15_000, 5) == 5
+    assert ensemble_size(0, 15_000, 0) == 1
+    assert member_seed(7, 0) == 7
+    assert len({member_seed(7, i) for i in range(5)}) == 5
+
+
+def test_small_data_records_its_ensemble(segmented) -> None:
+    ws, result = segmented
+    record = ws.get_record("run", result.dataset, "segment")
+    assert record is not None
+    assert 1 <= record.payload["ensemble_members"] <= TINY.max_members
