@@ -789,6 +789,22 @@ def _items(events: pl.DataFrame) -> pl.DataFrame:
     n = frame.height
     if n < _SORTED_ITEMS_FROM or n >= 1 << 40:
         return _items_by_group_by(frame)
+    # the value columns are gathered at random rows below, much faster from one chunk; making
+    # them one chunk (Polars, no GIL) overlaps with the sort of the ids (NumPy, no GIL)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        flat = {
+            c: pool.submit(frame.get_column(c).rechunk)
+            for c in (CATEGORY, ITEM_NAME, PRICE)
+            if c in frame.columns
+        }
+        return _items_sorted(frame, {c: f.result for c, f in flat.items()}, pool)
+
+
+def _items_sorted(
+    frame: pl.DataFrame, flat: dict[str, Any], pool: ThreadPoolExecutor
+) -> pl.DataFrame:
+    """``_items`` of a large frame; ``flat[column]()`` is that column in one chunk."""
+    n = frame.height
     ids = frame.get_column(ITEM_ID)
     scanned = frame.get_column(_ITEM_KEY) if _ITEM_KEY in frame.columns else None
     numbers = _decimal_ids(ids, 64 - n.bit_length(), scanned)
@@ -807,14 +823,16 @@ def _items(events: pl.DataFrame) -> pl.DataFrame:
         text_order, item_ids = None, None
     first = rows[starts]
     columns = {ITEM_ID: ids.gather(first) if item_ids is None else item_ids}
+    price = flat[PRICE]()
+    half = rows.size // 2  # the random gather of every price, in two halves at once
+    parts = [pool.submit(price.gather, part) for part in (rows[:half], rows[half:])]
     for name, out in ((CATEGORY, CATEGORY), (ITEM_NAME, "name")):
         if name in frame.columns:
-            values = frame.get_column(name).rechunk()  # random gathers: one chunk is faster
-            columns[out] = _first_valid(values, rows, starts, first).alias(out)
+            columns[out] = _first_valid(flat[name](), rows, starts, first).alias(out)
     run = np.repeat(np.arange(starts.size, dtype=np.uint32), np.diff(np.append(starts, n)))
-    price = frame.get_column(PRICE).rechunk()  # a gather from one chunk is much faster
-    prices = pl.DataFrame({"run": pl.Series(run).set_sorted(), PRICE: price.gather(rows)})
-    del run, rows
+    gathered = parts[0].result().append(parts[1].result())
+    prices = pl.DataFrame({"run": pl.Series(run).set_sorted(), PRICE: gathered})
+    del run, rows, parts, gathered
     columns[PRICE] = (
         prices.group_by("run", maintain_order=True)
         .agg(pl.when(pl.col(PRICE) > 0).then(pl.col(PRICE)).median())
