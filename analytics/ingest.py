@@ -810,10 +810,11 @@ def _items_sorted(
     numbers = _decimal_ids(ids, 64 - n.bit_length(), scanned)
     numeric = numbers is not None
     if numbers is not None:
+        text_bytes = pool.submit(lambda: int(ids.str.len_bytes().sum()))  # beside the sort
         rows, starts, distinct = _item_runs_numeric(numbers, n.bit_length())
         del numbers
         # e.g. '007' and '7' are distinct items: back to the text path
-        numeric = _plain_decimals(ids, distinct, starts)
+        numeric = _plain_decimals(text_bytes.result(), n, distinct, starts)
     if numeric:
         text_order = _decimal_text_order(distinct)
         # the ids' texts are their plain decimals: format a million numbers, no string gather
@@ -892,13 +893,14 @@ def _decimal_ids(
     return values
 
 
-def _plain_decimals(ids: pl.Series, distinct: np.ndarray, starts: np.ndarray) -> bool:
-    """Whether each id is its number's plain decimal text. A text the number cast accepts is
-    at least as long as the plain decimal (only leading zeros or '+' can be added), so equal
-    total lengths mean every text is plain: one sum over the rows, digits per distinct id."""
-    counts = np.diff(np.append(starts, ids.len()))
+def _plain_decimals(text_bytes: int, rows: int, distinct: np.ndarray, starts: np.ndarray) -> bool:
+    """Whether each id is its number's plain decimal text, given the ids' total ``text_bytes``
+    over ``rows`` rows. A text the number cast accepts is at least as long as the plain decimal
+    (only leading zeros or '+' can be added), so equal total lengths mean every text is plain:
+    one sum over the rows, digits per distinct id."""
+    counts = np.diff(np.append(starts, rows))
     plain_length = int((_digits(distinct).astype(np.int64) * counts).sum())
-    return int(ids.str.len_bytes().sum()) == plain_length
+    return text_bytes == plain_length
 
 
 def _item_runs_numeric(

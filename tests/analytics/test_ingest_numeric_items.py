@@ -56,11 +56,12 @@ def test_decimal_ids_only_for_plain_decimals():
         ids = pl.Series(["7", odd, "10"])
         values = ingest._decimal_ids(ids, 40)
         _, starts, distinct = ingest._item_runs_numeric(values, 8)
-        assert not ingest._plain_decimals(ids, distinct, starts), odd
+        total = int(ids.str.len_bytes().sum())
+        assert not ingest._plain_decimals(total, ids.len(), distinct, starts), odd
     ids = pl.Series(["7", "10", "7"])
     values = ingest._decimal_ids(ids, 40)
     _, starts, distinct = ingest._item_runs_numeric(values, 8)
-    assert ingest._plain_decimals(ids, distinct, starts)
+    assert ingest._plain_decimals(int(ids.str.len_bytes().sum()), ids.len(), distinct, starts)
 
 
 def test_decimal_text_order_sorts_like_text():
