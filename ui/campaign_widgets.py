@@ -24,6 +24,7 @@ from services import campaigns as svc
 from ui import cache
 from ui import charts_campaigns as charts
 from ui.progress import progress_bar
+from ui.widgets import noted_metric
 
 __all__ = [
     "reopen",
@@ -164,12 +165,8 @@ def show_audience_builder(
 
 def _show_audience_numbers(ws: Workspace, dataset: str, spec: AudienceSpec) -> None:
     _, summary = cache.audience_preview(ws, dataset, json.dumps(to_dict(spec)), spec)
-    st.metric(
-        "Audience",
-        f"{summary.size:,}",
-        f"{summary.share:.0%} of {summary.base:,} customers",
-        delta_color="off",
-        delta_arrow="off",
+    noted_metric(
+        st, "Audience", f"{summary.size:,}", f"{summary.share:.0%} of {summary.base:,} customers"
     )
     if summary.value is not None:
         st.metric(f"Value ({summary.value_label})", f"{summary.value:,.0f}")
@@ -201,12 +198,8 @@ def show_uplift(ws: Workspace, dataset: str, key: str) -> None:
         for col, (arm, info) in zip(cols, card["arms"].items(), strict=False):
             m = payload.get("metrics", {}).get(arm, {})
             truth = f" (planted truth {m['truth_qini']:.4f})" if "truth_qini" in m else ""
-            col.metric(
-                f"Qini, {arm}",
-                f"{m.get('qini', 0):.4f}",
-                f"learner: {info['learner']}{truth}",
-                delta_color="off",
-                delta_arrow="off",
+            noted_metric(
+                col, f"Qini, {arm}", f"{m.get('qini', 0):.4f}", f"learner: {info['learner']}{truth}"
             )
         for warning in payload.get("warnings", []):
             st.warning(warning, icon=":material/warning:")
@@ -361,7 +354,7 @@ def show_simulation(ws: Workspace, dataset: str, spec: CampaignSpec | None, key:
             if metric == "contacts"
             else f"{lvl}: {fmt.format(v['lower'])} to {fmt.format(v['upper'])}"
         )
-        col.metric(label, fmt.format(v["mean"]), spread, delta_color="off", delta_arrow="off")
+        noted_metric(col, label, fmt.format(v["mean"]), spread)
     if result.simulation.contacts == 0:
         st.warning(
             "At these numbers no depth pays off: lower the discount or the cost, or pick a "
@@ -386,13 +379,7 @@ def show_control_group(result: Any) -> None:
     """The holdout advice of the last simulation."""
     advice = result.holdout
     c1, c2, c3 = st.columns(3)
-    c1.metric(
-        "Control group",
-        f"{advice.control:,}",
-        f"{advice.holdout_share:.0%} held out",
-        delta_color="off",
-        delta_arrow="off",
-    )
+    noted_metric(c1, "Control group", f"{advice.control:,}", f"{advice.holdout_share:.0%} held out")
     c2.metric("Smallest effect it can detect", f"{advice.detectable_effect * 100:.2f} pts")
     c3.metric("Expected effect", f"{advice.expected_effect * 100:.2f} pts")
     (st.success if advice.enough else st.warning)(advice.message)
@@ -477,10 +464,9 @@ def show_saved_campaigns(ws: Workspace, dataset: str, key: str) -> None:
                 else pl.read_csv(raw)
             )
             lift = svc.measure_campaign(ws, dataset, pick, frame)
-            st.metric(
+            noted_metric(
+                st,
                 "Measured lift",
                 f"{lift.lift * 100:+.2f} pts",
                 f"{lift.confidence:.0%} CI {lift.lower * 100:+.2f} to {lift.upper * 100:+.2f}",
-                delta_color="off",
-                delta_arrow="off",
             )

@@ -11,6 +11,7 @@ import polars as pl
 import streamlit as st
 
 from ui.chart_style import PEER, PRIMARY, margin
+from ui.widgets import noted_metric
 
 __all__ = [
     "TARGET_WORDS",
@@ -135,35 +136,22 @@ def show_card(card: dict[str, Any]) -> None:
     m, b = card["metrics"], card["baseline"]
     cols = st.columns(5)
     if "auc" in m:
-        cols[0].metric(
-            "Model quality",
-            m["quality"],
-            f"AUC {m['auc']:.3f}",
-            delta_color="off",
-            delta_arrow="off",
-        )
+        noted_metric(cols[0], "Model quality", m["quality"], f"AUC {m['auc']:.3f}")
     else:
         cols[0].metric("Model quality", m.get("quality", "—"))
     if b.get("auc") is not None:
-        cols[1].metric(f"Baseline ({b['name']})", b.get("quality", ""), f"AUC {b['auc']:.3f}",
-                       delta_color="off", delta_arrow="off")  # fmt: skip
+        noted_metric(
+            cols[1], f"Baseline ({b['name']})", b.get("quality", ""), f"AUC {b['auc']:.3f}"
+        )
     elif "top1" in b:
         cols[1].metric(f"Baseline ({b['name']})", f"{b['top1']:.0%} right")
     if "top_decile_lift" in m:
         cols[2].metric("Top-10% lift", f"{m['top_decile_lift']:.1f}×")
     elif "top1" in m:
-        cols[2].metric("Top guess right", f"{m['top1']:.0%}", f"top 3: {m['top3']:.0%}",
-                       delta_color="off", delta_arrow="off")  # fmt: skip
+        noted_metric(cols[2], "Top guess right", f"{m['top1']:.0%}", f"top 3: {m['top3']:.0%}")
     elif "mae" in m:
-        cols[2].metric("Typical error", f"{m['mae']:,.2f}", f"total bias {m['bias']:+.0%}",
-                       delta_color="off", delta_arrow="off")  # fmt: skip
-    cols[3].metric(
-        "Trained on",
-        card["device"],
-        f"{card['seconds']:.0f} s",
-        delta_color="off",
-        delta_arrow="off",
-    )
+        noted_metric(cols[2], "Typical error", f"{m['mae']:,.2f}", f"total bias {m['bias']:+.0%}")
+    noted_metric(cols[3], "Trained on", card["device"], f"{card['seconds']:.0f} s")
     cols[4].metric("Horizon", f"{card['horizon_days']} days")
     w = card["window"]
     comp = card.get("comparison") or {}

@@ -31,6 +31,7 @@ __all__ = [
     "default_demo_users",
     "demo_users_override",
     "discard_upload",
+    "noted_metric",
     "show_dataset_facts",
     "show_dataset_manager",
     "show_demo_loader",
@@ -50,6 +51,11 @@ _UPLOAD_PREFIX = "audiencelab-upload-"
 
 
 # --- shared -----------------------------------------------------------------------------------
+def noted_metric(where: Any, label: str, value: str, note: str) -> None:
+    """``st.metric`` with a grey note under the value (a fact about it, not a change)."""
+    where.metric(label, value, note, delta_color="off", delta_arrow="off")
+
+
 @contextmanager
 def showing_errors() -> Iterator[None]:
     """Show a user error from the core as ``st.error(message)`` and carry on drawing."""
