@@ -10,10 +10,10 @@ from streamlit.testing.v1 import AppTest
 
 from analytics.workspace import Workspace
 from models.uplift import UpliftConfig
+from tests.pages.apptest import metric, open_page
 from ui import state
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "campaigns.py")
 TINY = UpliftConfig(num_boost_round=30, learning_rate=0.2, min_data_in_leaf=30, n_jobs=1)
 
 
@@ -29,14 +29,7 @@ def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 
 def run_page(ws: Workspace, dataset: str | None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.session_state[state.WORKSPACE_DIR] = str(ws.root)
-    at.session_state[state.DATASET] = dataset
-    return at.run()
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+    return open_page("campaigns", ws, dataset, timeout=180)
 
 
 def button(at: AppTest, label: str):

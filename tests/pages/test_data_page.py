@@ -16,11 +16,11 @@ from streamlit.testing.v1 import AppTest
 
 from analytics.workspace import Workspace
 from services.datasets import ingest_path
+from tests.pages.apptest import metric, open_page
 from ui import state
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")
-PAGE = str(ROOT / "pages" / "data.py")
 TIMEOUT = 120
 
 # day/month order unclear (03/04, 05/04), one unreadable date, one row without a user
@@ -39,16 +39,8 @@ def run_app(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 
 def run_page(ws: Workspace, dataset: str | None, tab: str | None = None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    at.session_state[state.WORKSPACE_DIR] = str(ws.root)
-    at.session_state[state.DATASET] = dataset
-    if tab:
-        at.session_state[state.DATA_TAB] = tab
-    return at.run()
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+    session = {state.DATA_TAB: tab} if tab else {}
+    return open_page("data", ws, dataset, timeout=TIMEOUT, **session)
 
 
 def button(at: AppTest, label: str):

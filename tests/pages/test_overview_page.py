@@ -10,21 +10,14 @@ from streamlit.testing.v1 import AppTest
 
 from analytics.schema import Shape
 from analytics.workspace import Workspace
+from tests.pages.apptest import metric, open_page
 from ui import state
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "overview.py")
 
 
 def run_page(ws: Workspace, dataset: str | None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    at.session_state[state.WORKSPACE_DIR] = str(ws.root)
-    at.session_state[state.DATASET] = dataset
-    return at.run()
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
+    return open_page("overview", ws, dataset, timeout=120)
 
 
 def test_kpis_match_the_data(demo_workspace: Workspace):

@@ -9,10 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from analytics.workspace import Workspace
 from services.prediction import TrainSpec, train_predictor
-from ui import state
+from tests.pages.apptest import open_page
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "predictions.py")
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +24,7 @@ def ws(tmp_path_factory, small_demo) -> Workspace:
 
 
 def run_page(ws: Workspace, dataset: str | None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.session_state[state.WORKSPACE_DIR] = str(ws.root)
-    at.session_state[state.DATASET] = dataset
-    return at.run()
+    return open_page("predictions", ws, dataset, timeout=180)
 
 
 def test_card_shows_quality_baseline_and_horizon(ws):

@@ -11,10 +11,9 @@ from streamlit.testing.v1 import AppTest
 from analytics.workspace import Workspace
 from services.demo import load_demo
 from services.recommendation import RecommendSpec, run_recommendations
-from ui import state
+from tests.pages.apptest import open_page
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "recommendations.py")
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +26,7 @@ def recs_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
 
 
 def run_page(ws: Workspace, dataset: str | None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=300)
-    at.session_state[state.WORKSPACE_DIR] = str(ws.root)
-    at.session_state[state.DATASET] = dataset
-    return at.run()
+    return open_page("recommendations", ws, dataset, timeout=300)
 
 
 def test_page_shows_the_comparison_and_a_customer(recs_workspace: Workspace) -> None:

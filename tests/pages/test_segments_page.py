@@ -10,18 +10,14 @@ from streamlit.testing.v1 import AppTest
 from analytics.demo import DemoStore
 from analytics.workspace import Workspace
 from services.segmentation import SegmentSpec, run_segmentation
+from tests.pages.apptest import open_page
 from tests.services.test_segmentation import store_demo
-from ui import state
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = str(ROOT / "pages" / "segments.py")
 
 
 def run_page(ws: Workspace, dataset: str | None) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=180)
-    at.session_state[state.WORKSPACE_DIR] = str(ws.root)
-    at.session_state[state.DATASET] = dataset
-    return at.run()
+    return open_page("segments", ws, dataset, timeout=180)
 
 
 @pytest.fixture(scope="module")
