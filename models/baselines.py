@@ -30,6 +30,7 @@ __all__ = [
     "BetaGeo",
     "RecencyLogistic",
     "last_category_predict",
+    "log1p_signed",
     "popularity_predict",
     "repeat_summary",
 ]
@@ -173,18 +174,19 @@ class RecencyLogistic:
         self.model_ = make_pipeline(
             StandardScaler(),
             LogisticRegression(C=self.C, max_iter=1000, random_state=self.random_state),
-        ).fit(_log1p_signed(X), y)
+        ).fit(log1p_signed(X), y)
         self.classes_ = self.model_.classes_
         return self
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict_proba(_log1p_signed(X))
+        return self.model_.predict_proba(log1p_signed(X))
 
     def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.model_.predict(_log1p_signed(X))
+        return self.model_.predict(log1p_signed(X))
 
 
-def _log1p_signed(X: np.ndarray) -> np.ndarray:
+def log1p_signed(X: np.ndarray) -> np.ndarray:
+    """sign(x) * log(1 + |x|), missing values as 0: heavy-tailed counts and amounts made tame."""
     X = np.nan_to_num(np.asarray(X, dtype=float))
     return np.sign(X) * np.log1p(np.abs(X))
 

@@ -52,6 +52,7 @@ from models.baselines import (
     BetaGeo,
     RecencyLogistic,
     last_category_predict,
+    log1p_signed,
     popularity_predict,
     repeat_summary,
 )
@@ -372,33 +373,25 @@ class _LinearBase:
     coef: tuple[float, ...]
     intercept: float
 
-    @staticmethod
-    def _z(X: np.ndarray, columns, mean, scale) -> np.ndarray:
-        V = np.nan_to_num(X[:, list(columns)])
-        return (np.sign(V) * np.log1p(np.abs(V)) - np.asarray(mean)) / np.asarray(scale)
-
     @classmethod
     def fit(cls, X: np.ndarray, y: np.ndarray, columns) -> _LinearBase:
-        from sklearn.linear_model import LogisticRegression
-
-        V = np.nan_to_num(X[:, list(columns)])
-        Z = np.sign(V) * np.log1p(np.abs(V))
-        mean, scale = Z.mean(axis=0), Z.std(axis=0)
-        scale = np.where(scale > 1e-12, scale, 1.0)
-        model = LogisticRegression(max_iter=1000).fit((Z - mean) / scale, y)
+        """The R/F/M/T logistic baseline (``RecencyLogistic``) on ``columns``, kept as numbers."""
+        columns = tuple(int(c) for c in columns)
+        scaler, logit = RecencyLogistic().fit(X[:, list(columns)], y).model_
         return cls(
-            tuple(int(c) for c in columns),
-            tuple(float(v) for v in mean),
-            tuple(float(v) for v in scale),
-            tuple(float(v) for v in model.coef_[0]),
-            float(model.intercept_[0]),
+            columns,
+            tuple(float(v) for v in scaler.mean_),
+            tuple(float(v) for v in scaler.scale_),
+            tuple(float(v) for v in logit.coef_[0]),
+            float(logit.intercept_[0]),
         )
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
         out = np.zeros(X.shape, dtype=np.float64)
-        out[:, list(self.columns)] = self._z(X, self.columns, self.mean, self.scale) * np.asarray(
-            self.coef
+        z = (log1p_signed(X[:, list(self.columns)]) - np.asarray(self.mean)) / np.asarray(
+            self.scale
         )
+        out[:, list(self.columns)] = z * np.asarray(self.coef)
         return out
 
     def margin(self, X: np.ndarray) -> np.ndarray:
