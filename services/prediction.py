@@ -267,7 +267,8 @@ def _find_predictor(ws: Workspace, model_id: str) -> tuple[str, dict[str, Any]]:
 def _feature_spec(data: dict[str, Any] | None) -> FeatureSpec:
     if not data:
         return FeatureSpec()
-    return FeatureSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items()})
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+    return FeatureSpec(**fields)
 
 
 def score_with_model(ws: Workspace, model_id: str, dataset: str) -> pl.DataFrame:
