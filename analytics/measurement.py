@@ -50,10 +50,11 @@ def campaign_outcomes(
     """``user_id, arm, sent_time, outcome`` for every exposed user.
 
     ``outcome`` is an event type (1.0 if the user had such an event in ``(sent_time, sent_time +
-    window_days]``, else 0.0) or ``"revenue"`` (net revenue in that window, currency).
+    window_days]``, else 0.0), ``"revenue"`` (net revenue in that window, currency) or
+    ``"active_days"`` (the number of distinct days with any event in that window: engagement).
     """
     lf = events.lazy() if isinstance(events, pl.DataFrame) else events
-    types = {"purchase", "view", "cart", "fav", "refund", "revenue"}
+    types = {"purchase", "view", "cart", "fav", "refund", "revenue", "active_days"}
     if outcome not in types:
         raise SpecError(
             f"Outcome '{outcome}' is not an event type; use one of {', '.join(sorted(types))}."
@@ -66,6 +67,10 @@ def campaign_outcomes(
     )
     if outcome == "revenue":
         per_user = hits.group_by(USER_ID).agg(pl.col(REVENUE).fill_null(0.0).sum().alias("outcome"))
+    elif outcome == "active_days":
+        per_user = hits.group_by(USER_ID).agg(
+            pl.col(EVENT_TIME).dt.date().n_unique().alias("outcome")
+        )
     else:
         per_user = (
             hits.filter(pl.col(EVENT_TYPE).cast(pl.String) == outcome)

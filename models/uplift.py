@@ -1,6 +1,6 @@
 """Uplift models: who buys *because* they were contacted, learned from a past randomised campaign.
 
-Three learners on LightGBM, for binary and continuous outcomes (all numbers in outcome units, e.g.
+Four learners on LightGBM, for binary and continuous outcomes (all numbers in outcome units, e.g.
 probability points or currency):
 
 - ``two_model`` (T-learner): one outcome model on the treated, one on the controls; uplift is the
@@ -9,16 +9,27 @@ probability points or currency):
   the treated share.
 - ``transformed_outcome`` (class transformation generalised to any outcome and any treated share):
   ``Y* = Y (T - e) / (e (1 - e))`` has ``E[Y* | x] = uplift(x)``, so one regressor learns uplift.
+- ``engagement`` (only with an engagement count ``aux`` measured in the same window, e.g. active
+  days after the send): the contact's effect as a *rate multiplier* on engagement, a dense signal
+  (a visit count varies far less between alike customers than a single purchase does). Poisson
+  trees with the other arm's engagement model as offset learn ``log m(x)`` on the treated
+  (offset ``log nu0(x)``) and ``-log m(x)`` on the controls (offset ``log nu1(x)``), blended like
+  the X-learner; the extra visits convert like the customer's usual ones, so ``uplift = (m(x) - 1)
+  * mu0(x)`` with ``mu0`` the no-contact outcome. A multiplier is a smooth, low-variance target
+  (alike customers respond alike in relative terms, whatever their activity); ``mu0`` carries the
+  activity. ``engagement_ensemble`` is its mean with the X-learner.
 
-Every learner's uplift is a weighted sum of raw LightGBM outputs (outcome models are L2 regressors,
-also for 0/1 outcomes), so tree SHAP of the uplift is the same weighted sum of each tree's SHAP
-values: exact, no surrogate. An ``ensemble`` (the mean of the two-model and X-learner uplift)
-competes too, at no extra training cost. More than two arms: one uplift model per treatment arm
-against the shared control. Every learner is cross-fitted (``cross_fit``: K folds, each fold's rows
-predicted by models trained on the other folds), so every row gets an out-of-fold prediction; the
-best learner per arm is the one with the highest out-of-fold Qini over all rows, its out-of-fold
-uplift is calibrated on all rows (``calibrate``), which also gives the model uncertainty the
-campaign simulator draws from, and the stored model is the mean of its fold models.
+Every other learner's uplift is a weighted sum of raw LightGBM outputs (outcome models are L2
+regressors, also for 0/1 outcomes), so tree SHAP of the uplift is the same weighted sum of each
+tree's SHAP values: exact, no surrogate. An engagement term, ``expm1`` of a weighted sum times
+``mu0``, reports the sum's SHAP values scaled row by row so that they add up to the term. An
+``ensemble`` (the mean of the two-model and X-learner uplift) competes too, at no extra training
+cost. More than two arms: one uplift model per treatment arm against the shared control. Every
+learner is cross-fitted (``cross_fit``: K folds, each fold's rows predicted by models trained on
+the other folds), so every row gets an out-of-fold prediction; the best learner per arm is the one
+with the highest out-of-fold Qini over all rows, its out-of-fold uplift is calibrated on all rows
+(``calibrate``), which also gives the model uncertainty the campaign simulator draws from, and the
+stored model is the mean of its fold models.
 """
 
 from __future__ import annotations
@@ -41,6 +52,7 @@ __all__ = [
     "UpliftConfig",
     "UpliftFit",
     "calibrate",
+    "card_parts",
     "cross_fit",
     "fit_uplift",
     "fold_ids",
@@ -53,7 +65,11 @@ __all__ = [
     "uplift_curve",
 ]
 
-LEARNERS = ("two_model", "x_learner", "transformed_outcome")
+LEARNERS = ("two_model", "x_learner", "transformed_outcome", "engagement")
+Components = list[tuple[lgb.Booster, float]]
+# an engagement term (components, mu0, weight): uplift += weight * expm1(sum(w * b(x))) * mu0(x)
+Term = tuple[Components, lgb.Booster, float]
+_MAX_LOG_LIFT = 3.0  # |log m(x)| cap: a contact at most multiplies engagement by e^3
 _MIN_PER_ARM = 30
 _SLOPE_PRIOR_SD = 0.25
 
@@ -72,6 +88,11 @@ class UpliftConfig:
     # effect-stage trees (X-learner's imputed effects, transformed outcome): None = as above
     effect_num_leaves: int | None = None
     effect_min_data_in_leaf: int | None = None
+    # engagement learner: engagement offsets are floored at this share of the control mean; its
+    # multiplier trees are smaller and need more rows per leaf (a smooth, relative target)
+    engagement_floor: float = 0.05
+    engagement_num_leaves: int = 4
+    engagement_min_data_in_leaf: int = 400
     random_state: int = 0
     n_jobs: int = 1  # one thread: OpenMP spin-waits badly on a shared machine (6x slower)
 
@@ -177,23 +198,26 @@ def harm_report(
 class ArmModel:
     """One treatment arm's uplift model: ``uplift(x) = sum(w * booster(x)) * b + a``.
 
-    ``components`` are (booster, weight); ``calibration`` = (a, b) maps raw to calibrated uplift and
-    ``calibration_cov`` is its 2x2 covariance (model uncertainty); ``metrics`` per learner tried.
+    ``components`` are (booster, weight); ``scaled`` the engagement terms ``(components, mu0,
+    weight)``, each adding ``weight * expm1(sum(w * booster(x))) * max(mu0(x), 0)``;
+    ``calibration`` = (a, b) maps raw to calibrated uplift and ``calibration_cov`` is its 2x2
+    covariance (model uncertainty); ``metrics`` per learner tried.
     """
 
     arm: str
     learner: str
-    components: list[tuple[lgb.Booster, float]]
+    components: Components
     calibration: tuple[float, float] = (0.0, 1.0)
     calibration_cov: list[list[float]] = field(default_factory=lambda: [[0.0, 0.0], [0.0, 0.0]])
     treated_share: float = 0.5
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     curves: dict[str, list[float]] = field(default_factory=dict)
     harm: list[dict[str, Any]] = field(default_factory=list)
+    scaled: list[Term] = field(default_factory=list)
 
     def predict_raw(self, X: np.ndarray) -> np.ndarray:
         """Uplift as the learner outputs it (outcome units per user); ranks users."""
-        return _raw(self.components, X)
+        return _predict((self.components, self.scaled), X)
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """Calibrated uplift: the expected change in the outcome if this user is contacted."""
@@ -201,12 +225,20 @@ class ArmModel:
         return a + b * self.predict_raw(X)
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
-        """Tree SHAP of the raw uplift: (n, n_features + 1), last column the expected value."""
-        out = None
+        """Tree SHAP of the raw uplift: (n, n_features + 1), last column the expected value.
+
+        Engagement terms contribute their weighted sum's SHAP values times the row's scale."""
+        out = np.zeros((len(X), X.shape[1] + 1))
         for booster, weight in self.components:
-            part = weight * np.asarray(booster.predict(X, pred_contrib=True))
-            out = part if out is None else out + part
-        assert out is not None
+            out += weight * np.asarray(booster.predict(X, pred_contrib=True))
+        for comps, mu0, weight in self.scaled:
+            part = np.zeros_like(out)
+            for b, w in comps:
+                part += w * np.asarray(b.predict(X, pred_contrib=True))
+            log_lift = part.sum(axis=1)
+            term = _term((comps, mu0, weight), X)
+            ratio = np.divide(term, log_lift, out=np.zeros_like(term), where=log_lift != 0)
+            out += ratio[:, None] * part
         return out
 
 
@@ -308,12 +340,84 @@ def _learn(
     raise SpecError(f"Unknown uplift learner '{learner}': choose from {', '.join(LEARNERS)}.")
 
 
-def _raw(components: list[tuple[lgb.Booster, float]], X: np.ndarray) -> np.ndarray:
+def _raw(components: Components, X: np.ndarray) -> np.ndarray:
     """The uplift as a weighted sum of the boosters' raw outputs."""
     out = np.zeros(len(X))
     for booster, weight in components:
         out += weight * np.asarray(booster.predict(X, raw_score=True), dtype=float)
     return out
+
+
+def _term(term: Term, X: np.ndarray) -> np.ndarray:
+    """An engagement term: ``weight * (m(x) - 1) * max(mu0(x), 0)`` with ``log m`` the sum."""
+    comps, mu0, weight = term
+    log_lift = np.clip(_raw(comps, X), -_MAX_LOG_LIFT, _MAX_LOG_LIFT)
+    base = np.maximum(np.asarray(mu0.predict(X, raw_score=True), dtype=float), 0.0)
+    return weight * np.expm1(log_lift) * base
+
+
+def _predict(parts: tuple[Components, list[Term]], X: np.ndarray) -> np.ndarray:
+    """Raw uplift of a learner: its weighted sum plus its engagement terms."""
+    components, terms = parts
+    out = _raw(components, X)
+    for term in terms:
+        out += _term(term, X)
+    return out
+
+
+def _train_rate(
+    X: np.ndarray,
+    y: np.ndarray,
+    offset: np.ndarray,
+    config: UpliftConfig,
+    names: list[str],
+    seed: int,
+) -> lgb.Booster:
+    """Poisson trees for ``log(E[y] / exp(offset))``: a log rate multiplier over the offset."""
+    rng = np.random.default_rng(seed)
+    valid = rng.random(len(y)) < 0.2
+    params = _params(config)
+    params |= {
+        "objective": "poisson",
+        "num_leaves": config.engagement_num_leaves,
+        "min_data_in_leaf": min(config.engagement_min_data_in_leaf, max(5, len(y) // 20)),
+    }
+    y = np.maximum(y, 0.0)
+    if valid.sum() < 20 or (~valid).sum() < 20:
+        data = lgb.Dataset(X, y, init_score=offset, feature_name=names)
+        return lgb.train(params, data, num_boost_round=50)
+    train_set = lgb.Dataset(X[~valid], y[~valid], init_score=offset[~valid], feature_name=names)
+    valid_set = lgb.Dataset(X[valid], y[valid], init_score=offset[valid], reference=train_set)
+    return lgb.train(
+        params,
+        train_set,
+        num_boost_round=2 * config.num_boost_round,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(config.early_stopping_rounds, verbose=False)],
+    )
+
+
+def _learn_engagement(
+    X: np.ndarray,
+    t: np.ndarray,
+    aux: np.ndarray,
+    nu0: lgb.Booster,
+    floor: float,
+    config: UpliftConfig,
+    names: list[str],
+    seed: int,
+) -> Components:
+    """The engagement learner's log multiplier ``log m(x)`` as weighted Poisson trees."""
+    e = float(t.mean())
+    nu1 = _train(X[t], aux[t], config, names, seed + 6)
+
+    def offset(model: lgb.Booster, rows: np.ndarray) -> np.ndarray:
+        pred = np.asarray(model.predict(X[rows], raw_score=True), dtype=float)
+        return np.log(np.maximum(pred, floor))
+
+    g1 = _train_rate(X[t], aux[t], offset(nu0, t), config, names, seed + 7)
+    g0 = _train_rate(X[~t], aux[~t], offset(nu1, ~t), config, names, seed + 8)
+    return [(g1, 1.0 - e), (g0, -e)]
 
 
 def calibrate(
@@ -368,13 +472,14 @@ class CrossFit:
     """Out-of-fold predictions: every row scored by models that never saw it.
 
     ``oof[arm][learner]`` is the raw uplift per row (NaN outside that arm and the control);
-    ``base`` the no-contact prediction per row; ``models[arm][learner]`` each fold's components.
+    ``base`` the no-contact prediction per row; ``models[arm][learner]`` each fold's components
+    and engagement terms.
     """
 
     fold: np.ndarray
     base: np.ndarray
     oof: dict[str, dict[str, np.ndarray]]
-    models: dict[str, dict[str, list[list[tuple[lgb.Booster, float]]]]]
+    models: dict[str, dict[str, list[tuple[Components, list[Term]]]]]
 
 
 def cross_fit(
@@ -386,18 +491,26 @@ def cross_fit(
     arms: list[str],
     feature_names: list[str],
     config: UpliftConfig = UpliftConfig(),
+    aux: np.ndarray | None = None,
     progress: Progress = no_progress,
 ) -> CrossFit:
     """Fit every learner for every arm on ``config.folds`` folds; predict each fold's rows from
-    the models trained on the other folds (model choice and calibration then use every row)."""
+    the models trained on the other folds (model choice and calibration then use every row).
+    ``aux``: an engagement outcome in the same window (enables the ``engagement`` learners)."""
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     arm = np.asarray(arm).astype(str)
     k = max(int(config.folds), 2)
     fold = fold_ids(arm, k, config.random_state)
-    learners = list(config.learners)
+    learners = [n for n in config.learners if n != "engagement" or aux is not None]
     with_ensemble = {"two_model", "x_learner"} <= set(learners)
-    names = [*learners, "ensemble"] if with_ensemble else learners
+    with_engagement = {"engagement", "x_learner"} <= set(learners)
+    names = [*learners, *(["ensemble"] if with_ensemble else [])]
+    names += ["engagement_ensemble"] if with_engagement else []
+    floor = 0.0
+    if aux is not None:
+        aux = np.asarray(aux, dtype=float)
+        floor = config.engagement_floor * max(float(aux[arm == control].mean()), 1e-9)
     base = np.full(len(y), np.nan)
     oof = {a: {n: np.full(len(y), np.nan) for n in names} for a in arms}
     models: dict[str, dict[str, list]] = {a: {n: [] for n in names} for a in arms}
@@ -407,26 +520,43 @@ def cross_fit(
         progress(f / k, f"Cross-fitting: fold {f + 1} of {k}")
         mu0 = _train(X[ctrl & tr], y[ctrl & tr], config, feature_names, config.random_state + f)
         base[te] = mu0.predict(X[te], raw_score=True)
+        nu0 = None  # no-contact engagement
+        if "engagement" in learners:
+            assert aux is not None
+            nu0 = _train(X[ctrl & tr], aux[ctrl & tr], config, feature_names, 7919 + f)
         for a in arms:
             rows = (arm == a) | ctrl
             r_tr, r_te = rows & tr, rows & te
-            fitted = {}
+            fitted: dict[str, tuple[Components, list[Term]]] = {}
             t_tr = arm[r_tr] == a
             seed = config.random_state + 10 * f
             mu1 = None  # one treated outcome model per fold, shared by two-model and X-learner
             if {"two_model", "x_learner"} & set(learners):
                 mu1 = _train(X[r_tr][t_tr], y[r_tr][t_tr], config, feature_names, seed + 1)
             for learner in learners:
+                if learner == "engagement":
+                    assert aux is not None and nu0 is not None
+                    comps = _learn_engagement(X[r_tr], t_tr, aux[r_tr], nu0, floor, config,
+                                              feature_names, seed)  # fmt: skip
+                    fitted[learner] = ([], [(comps, mu0, 1.0)])
+                    continue
                 comps = _learn(learner, X[r_tr], t_tr, y[r_tr], mu0, config, feature_names,
                                seed=seed, mu1=mu1)  # fmt: skip
-                fitted[learner] = comps
+                fitted[learner] = (comps, [])
             if with_ensemble:  # mean of the two-model and X-learner: no extra training
-                fitted["ensemble"] = [
-                    (b, w / 2) for n in ("two_model", "x_learner") for b, w in fitted[n]
-                ]
-            for n, comps in fitted.items():
-                oof[a][n][r_te] = _raw(comps, X[r_te])
-                models[a][n].append(comps)
+                fitted["ensemble"] = (
+                    [(b, w / 2) for n in ("two_model", "x_learner") for b, w in fitted[n][0]],
+                    [],
+                )
+            if with_engagement:  # mean of the X-learner and the engagement learner
+                ((e_comps, e_mu0, e_w),) = fitted["engagement"][1]
+                fitted["engagement_ensemble"] = (
+                    [(b, w / 2) for b, w in fitted["x_learner"][0]],
+                    [(e_comps, e_mu0, e_w / 2)],
+                )
+            for n, parts in fitted.items():
+                oof[a][n][r_te] = _predict(parts, X[r_te])
+                models[a][n].append(parts)
     return CrossFit(fold, base, oof, models)
 
 
@@ -459,6 +589,7 @@ def fit_uplift(
     feature_names: list[str],
     config: UpliftConfig = UpliftConfig(),
     true_uplift: np.ndarray | None = None,
+    aux: np.ndarray | None = None,
     progress: Progress = no_progress,
 ) -> UpliftFit:
     """Cross-fit every learner for every arm, keep the best by out-of-fold Qini, calibrate it.
@@ -468,7 +599,8 @@ def fit_uplift(
     stored model averages the chosen learner's fold models (``weight / folds`` each), so scoring
     needs no refit and SHAP stays exact. ``X`` is (n, p) float (NaN allowed), ``arm`` the arm
     label per row, ``y`` the outcome. With ``true_uplift`` (demo ground truth) the metrics also
-    hold the Qini of the planted truth on the same rows.
+    hold the Qini of the planted truth on the same rows. ``aux``: an engagement outcome per row
+    measured in the same window (e.g. active days after the send), for the engagement learners.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -477,7 +609,7 @@ def fit_uplift(
     binary = bool(np.isin(np.unique(y), [0.0, 1.0]).all())
     cf = cross_fit(
         X, arm, y, control=control, arms=arms, feature_names=feature_names, config=config,
-        progress=scaled(progress, 0.02, 0.85),
+        aux=aux, progress=scaled(progress, 0.02, 0.85),
     )  # fmt: skip
     k = max(int(config.folds), 2)
     progress(0.88, "Learning what customers do without contact")
@@ -505,7 +637,12 @@ def fit_uplift(
                 "uplift_at_30": uplift_at_k(truth, t, yy, 0.3),
             }
             curves["truth"] = _curve_points(truth, t, yy)
-        comps = [(b, w / k) for fold_comps in cf.models[a][learner] for b, w in fold_comps]
+        comps = [(b, w / k) for fold_comps, _ in cf.models[a][learner] for b, w in fold_comps]
+        terms = [
+            (t_comps, t_mu0, t_w / k)
+            for _, fold_terms in cf.models[a][learner]
+            for t_comps, t_mu0, t_w in fold_terms
+        ]
         models[a] = ArmModel(
             arm=a,
             learner=learner,
@@ -516,6 +653,7 @@ def fit_uplift(
             metrics=metrics,
             curves=curves,
             harm=harm_report(calibration[0] + calibration[1] * s, t, yy),
+            scaled=terms,
         )
     progress(0.95, "Uplift models ready")
     return UpliftFit(models, mu0, control, binary, list(feature_names), cf.fold)
@@ -528,15 +666,22 @@ def to_artifacts(fit: UpliftFit) -> tuple[dict[str, Any], dict[str, str]]:
     names = {id(fit.baseline): "base"}
     arms: dict[str, Any] = {}
     for k, (a, model) in enumerate(fit.arms.items()):
-        parts = []
-        for j, (booster, weight) in enumerate(model.components):
+
+        def name(booster: lgb.Booster, k: int = k) -> str:
             if id(booster) not in names:
-                names[id(booster)] = f"arm{k}_{j}"
+                names[id(booster)] = f"arm{k}_{len(names)}"
                 texts[names[id(booster)]] = booster.model_to_string()
-            parts.append([names[id(booster)], weight])
+            return names[id(booster)]
+
+        parts = [[name(booster), weight] for booster, weight in model.components]
+        scaled = [
+            {"components": [[name(b), w] for b, w in comps], "mu0": name(mu0), "weight": w_term}
+            for comps, mu0, w_term in model.scaled
+        ]  # fmt: skip
         arms[a] = {
             "learner": model.learner,
             "components": parts,
+            "scaled": scaled,
             "calibration": list(model.calibration),
             "calibration_cov": model.calibration_cov,
             "treated_share": model.treated_share,
@@ -553,6 +698,16 @@ def to_artifacts(fit: UpliftFit) -> tuple[dict[str, Any], dict[str, str]]:
     return card, texts
 
 
+def card_parts(card: dict[str, Any]) -> set[str]:
+    """The names of every booster part an uplift card refers to (``to_artifacts`` texts)."""
+    parts = {"base"}
+    for spec in card["arms"].values():
+        parts |= {name for name, _ in spec["components"]}
+        for term in spec.get("scaled", []):
+            parts |= {name for name, _ in term["components"]} | {term["mu0"]}
+    return parts
+
+
 def from_artifacts(card: dict[str, Any], texts: dict[str, str]) -> UpliftFit:
     """Rebuild an ``UpliftFit`` from ``to_artifacts`` output (for scoring)."""
     boosters = {name: lgb.Booster(model_str=text) for name, text in texts.items()}
@@ -567,6 +722,14 @@ def from_artifacts(card: dict[str, Any], texts: dict[str, str]) -> UpliftFit:
             metrics=spec.get("metrics", {}),
             curves=spec.get("curves", {}),
             harm=spec.get("harm", []),
+            scaled=[
+                (
+                    [(boosters[n], float(w)) for n, w in term["components"]],
+                    boosters[term["mu0"]],
+                    float(term["weight"]),
+                )
+                for term in spec.get("scaled", [])
+            ],
         )
         for a, spec in card["arms"].items()
     }

@@ -69,7 +69,14 @@ from analytics.schema import (
     USER_ID,
 )
 from analytics.workspace import Workspace
-from models.uplift import UpliftConfig, UpliftFit, fit_uplift, from_artifacts, to_artifacts
+from models.uplift import (
+    UpliftConfig,
+    UpliftFit,
+    card_parts,
+    fit_uplift,
+    from_artifacts,
+    to_artifacts,
+)
 
 __all__ = [
     "CampaignResult",
@@ -102,6 +109,7 @@ _OUTCOME_NAMES = {
 }  # fmt: skip
 _BALANCE_Z = 5.0  # a covariate this unbalanced between randomised arms was measured after the send
 _AOV_PRIOR_ORDERS = 2.0  # shrink a user's average order value towards the store's
+_ENGAGEMENT = "_engagement"  # active days in the outcome window (event data only): not a feature
 
 
 # --- uplift ---------------------------------------------------------------------------------------
@@ -188,10 +196,16 @@ def _events_training(
         raise SpecError(f"No exposures for campaign '{campaign}'.")
     sent = exp[SENT_TIME].min()
     outcomes = campaign_outcomes(ws.events(dataset), exp, spec.outcome, spec.window_days)
+    if spec.outcome != "active_days":  # engagement in the same window, for the engagement learner
+        engaged = campaign_outcomes(ws.events(dataset), exp, "active_days", spec.window_days)
+        outcomes = outcomes.join(
+            engaged.select(USER_ID, pl.col("outcome").alias(_ENGAGEMENT)), on=USER_ID, how="left"
+        )
     cutoff = sent - timedelta(microseconds=1)  # nothing from the send onwards reaches a feature
     fspec = resolve_feature_spec(ws.events(dataset), cutoff)
     feats = _feature_frame_events(ws, dataset, cutoff, fspec)
-    frame = outcomes.select(USER_ID, ARM, "outcome").join(feats, on=USER_ID, how="left")
+    keep = [USER_ID, ARM, "outcome", *([_ENGAGEMENT] if _ENGAGEMENT in outcomes.columns else [])]
+    frame = outcomes.select(keep).join(feats, on=USER_ID, how="left")
     source = {"kind": "events", "campaign": campaign, "sent_time": str(sent)}
     source["feature_spec"] = spec_to_dict(fspec)
     return frame, source
@@ -268,7 +282,7 @@ def train_uplift(
             "customer table."
         )
     frame = frame.filter(pl.col(ARM).is_not_null() & pl.col("outcome").is_not_null())
-    names = [c for c in frame.columns if c not in (USER_ID, ARM, "outcome")]
+    names = [c for c in frame.columns if c not in (USER_ID, ARM, "outcome", _ENGAGEMENT)]
     if not names:
         raise NotEnoughData("There are no columns to learn from besides treatment and outcome.")
     truth = ws.read_frame(dataset, "truth")
@@ -279,6 +293,7 @@ def train_uplift(
         frame.select(names).to_numpy().astype(float), frame[ARM].to_numpy(),
         frame["outcome"].to_numpy(), control=control, feature_names=names, config=spec.config,
         true_uplift=true_u, progress=scaled(progress, 0.1, 0.85),
+        aux=frame[_ENGAGEMENT].fill_null(0.0).to_numpy() if _ENGAGEMENT in frame.columns else None,
     )  # fmt: skip
     model_id = _slug(f"uplift-{dataset}-{spec.outcome}")[:80]
     card, texts = to_artifacts(fit)
@@ -392,9 +407,8 @@ def latest_uplift_model(ws: Workspace, dataset: str) -> str | None:
 
 
 def _load_fit(ws: Workspace, home: str, card: dict[str, Any]) -> UpliftFit:
-    parts = {name for a in card["arms"].values() for name, _ in a["components"]} | {"base"}
     texts = {}
-    for part in parts:
+    for part in card_parts(card):
         data = ws.read_bytes(home, f"{card['model_id']}.{part}")
         if data is None:
             raise SpecError(f"Part '{part}' of uplift model {card['model_id']} is missing.")

@@ -48,6 +48,12 @@ def test_outcomes_count_only_the_window_after_the_send() -> None:
     # a: purchase before the send does not count; b: day 15 is outside; c: inside
     assert out["outcome"].to_list() == [0.0, 0.0, 1.0]
     assert campaign_outcomes(events, exposures, "revenue", 14)["outcome"].to_list() == [0, 0, 30]
+    # engagement: distinct days with any event in the window (a: one view on day 3)
+    again = events.filter(pl.col("user_id") == "a").with_columns(
+        pl.col("event_time") + timedelta(hours=1), pl.lit("cart").alias("event_type")
+    )
+    more = pl.concat([events, again])
+    assert campaign_outcomes(more, exposures, "active_days", 14)["outcome"].to_list() == [1, 0, 1]
     with pytest.raises(SpecError, match="not an event type"):
         campaign_outcomes(events, exposures, "clicks")
 

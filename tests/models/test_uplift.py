@@ -9,6 +9,7 @@ from analytics.errors import NotEnoughData, SpecError
 from models.uplift import (
     UpliftConfig,
     calibrate,
+    card_parts,
     cross_fit,
     fit_uplift,
     fold_ids,
@@ -94,6 +95,41 @@ def test_learners_recover_a_planted_binary_effect() -> None:
     assert np.allclose(contrib.sum(axis=1), model.predict_raw(X[:50]))
 
 
+def test_engagement_learner_recovers_a_planted_rate_multiplier() -> None:
+    # visits ~ Poisson(rate * m(x)), each visit converts with a customer's own chance; the contact
+    # multiplies visits by 1.8 where a > 0 and by 0.7 where a < -1 (harm): uplift from that
+    rng = np.random.default_rng(11)
+    n = 6000
+    X = rng.normal(size=(n, 4))
+    arm = rng.choice(["none", "mail"], n)
+    rate = np.exp(0.3 + 0.5 * X[:, 1])
+    convert = 0.08 + 0.08 * (X[:, 2] > 0)
+    m = np.where(X[:, 0] > 0, 1.8, np.where(X[:, 0] < -1, 0.7, 1.0))
+    visits = rng.poisson(rate * np.where(arm == "mail", m, 1.0)).astype(float)
+    y = (rng.binomial(visits.astype(int), convert) > 0).astype(float)
+    truth = np.exp(-rate * convert) - np.exp(-rate * m * convert)
+    config = UpliftConfig(num_boost_round=60, learning_rate=0.1, min_data_in_leaf=40, folds=4,
+                          learners=("x_learner", "engagement"))  # fmt: skip
+    fit = fit_uplift(X, arm, y, control="none", feature_names=list("abcd"), config=config,
+                     true_uplift=truth, aux=visits)  # fmt: skip
+    model = fit.arms["mail"]
+    assert {"engagement", "engagement_ensemble"} <= set(model.metrics)
+    engagement = model.metrics["engagement"]["qini"]
+    assert engagement > 0.7 * model.metrics["truth"]["qini"]
+    assert engagement > model.metrics["x_learner"]["qini"]  # the dense signal ranks better
+    pred = model.predict(X)
+    assert np.corrcoef(pred, truth)[0, 1] > 0.8
+    assert pred[X[:, 0] < -1].mean() < 0 < pred[X[:, 0] > 0].mean()
+    # SHAP adds up to the raw uplift and names the multiplier's feature
+    contrib = model.contributions(X[:300])
+    assert np.allclose(contrib.sum(axis=1), model.predict_raw(X[:300]))
+    assert np.abs(contrib[:, :-1]).mean(axis=0).argmax() == 0
+    card, texts = to_artifacts(fit)
+    again = from_artifacts(card, texts)
+    assert card_parts(card) == set(texts)
+    assert np.allclose(again.arms["mail"].predict(X[:100]), pred[:100])
+
+
 def test_two_treatment_arms_each_get_their_own_model_and_persist() -> None:
     X, arm, y, _ = _planted(4500, 2, arms=("mail", "sms"))
     fit = fit_uplift(X, arm, y, control="none", feature_names=list("abcd"), config=TINY)
@@ -174,7 +210,9 @@ def test_cross_fit_scores_every_row_out_of_fold() -> None:
             # each fold's rows carry the prediction of the model fitted without that fold
             f = 1
             own = rows & (cf.fold == f)
-            got = sum(w * b.predict(X[own], raw_score=True) for b, w in cf.models[a][learner][f])
+            comps, terms = cf.models[a][learner][f]
+            assert terms == []  # engagement terms only with an engagement outcome
+            got = sum(w * b.predict(X[own], raw_score=True) for b, w in comps)
             assert np.allclose(pred[own], got)
 
 
