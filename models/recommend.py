@@ -36,6 +36,7 @@ from models.recommend_blend import (
     feature_tables,
     fit_base_models,
     kernel_inputs,
+    serving_inputs,
 )
 
 __all__ = [
@@ -53,7 +54,7 @@ __all__ = [
     "similar_items",
 ]
 
-LISTS = ("combined", "buy_again", "new")
+LISTS = ("combined", "buy_again", "new")  # also the order of the kernels' list axis
 MODEL_LABELS = {
     "popularity": "Recent best sellers (baseline)",
     "own_most_bought": "Customer's own most-bought items",
@@ -132,6 +133,9 @@ class FittedRecommender:
     own_cap: int = 100
     # the compiled candidate pass's flat arrays (own items, CSR rows, ...), built once at fit
     inputs: tuple[np.ndarray, ...] | None = None
+    # the feature tables and both blends' trees as the fused serving pass reads them (None when
+    # a blend is missing: serving then ranks the single best signal)
+    serving: tuple[np.ndarray | int, ...] | None = None
 
     def popular(self, k: int) -> np.ndarray:
         """Item codes of the ``k`` recent best sellers still on sale (the fallback list)."""
@@ -182,6 +186,19 @@ def _fit_rankers(
     return rankers[0], rankers[1]
 
 
+def _serving_inputs(
+    tables: FeatureTables, own: BlendRanker | None, new: BlendRanker | None
+) -> tuple[np.ndarray | int, ...] | None:
+    """The fused serving pass's inputs, None when it cannot serve (a blend missing or with
+    splits it does not implement): serving then takes the slower general path."""
+    if own is None or new is None:
+        return None
+    try:
+        return serving_inputs(tables, own, new)
+    except ValueError:
+        return None
+
+
 def fit_recommender(
     events: pl.LazyFrame | pl.DataFrame,
     cutoff: datetime | date,
@@ -215,10 +232,11 @@ def fit_recommender(
     seconds["total"] = time.monotonic() - started
     progress(1.0, "Recommenders ready")
     allowed = history.recent_items(_recent_days(cfg, horizon))
+    tables = feature_tables(history, horizon)
     return FittedRecommender(
         history=history,
         models=models,
-        tables=feature_tables(history, horizon),
+        tables=tables,
         buy_again_ranker=rankers[0],
         new_ranker=rankers[1],
         allowed=allowed,
@@ -228,6 +246,7 @@ def fit_recommender(
         per_model=cfg.candidates_per_model,
         own_cap=cfg.own_candidates,
         inputs=kernel_inputs(models, allowed),
+        serving=_serving_inputs(tables, *rankers),
     )
 
 
@@ -263,24 +282,80 @@ def _scored_candidates(
     )
 
 
-def _top_k(scored: pl.DataFrame, k: int) -> pl.DataFrame:
-    """``u, i, score, rank, list``: the ``k`` most probable items per user of each list
-    (``scored`` holds each user's rows together)."""
+def _top_k(scored: pl.DataFrame, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` most probable items per user of each list (0 combined, 1 buy again, 2 new):
+    ``(items, scores)``, each ``(users, 3, k)`` with item -1 where a list is short, users in
+    the order of ``scored``'s row groups (it holds each user's rows together)."""
     from models.recommend_kernels import top_lists
 
     u, i = scored["u"].to_numpy(), scored["i"].to_numpy()
     score, owned = scored["score"].to_numpy(), scored["owned"].to_numpy() > 0
     starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]]) if len(u) else np.zeros(0, np.int64)
     rows = top_lists(np.r_[starts, len(u)].astype(np.int64), i, score, owned, k)
+    safe = np.maximum(rows, 0)
+    return np.where(rows >= 0, i[safe], -1), score[safe]
+
+
+def _ranked(
+    fitted: FittedRecommender, users: np.ndarray, k: int, per_model: int, chunk_users: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``_top_k``'s arrays for ``users`` (sorted codes): from the fused compiled pass
+    (candidates, features, both blends, top-k; ``recommend_kernels.serve_lists``) when the
+    blends allow it, else candidates -> feature matrix -> LightGBM -> top-k per chunk."""
+    from models.recommend_kernels import serve_lists
+
+    items = np.full((len(users), 3, k), -1, dtype=np.int64)
+    scores = np.zeros((len(users), 3, k), dtype=np.float64)
+    if fitted.serving is None or fitted.inputs is None:
+        for start in range(0, len(users), chunk_users):
+            block = users[start : start + chunk_users]
+            scored = _scored_candidates(fitted, block, per_model)
+            rows = start + np.searchsorted(
+                block, scored["u"].unique(maintain_order=True).to_numpy()
+            )
+            items[rows], scores[rows] = _top_k(scored, k)
+        return items, scores
+    own_counts = np.diff(fitted.inputs[-3])
+    take = max(min(per_model, fitted.history.n_items), 1)
+    step = max(1, 8_000_000 // max(fitted.history.n_items, 1))  # dense ALS block <= 32 MB
+    for start in range(0, len(users), step):
+        block = users[start : start + step]
+        als = np.ascontiguousarray(fitted.models.als.score(block), dtype=np.float32)
+        span = slice(start, start + step)
+        items[span], scores[span] = serve_lists(  # type: ignore[call-arg]
+            block,
+            als,
+            *fitted.inputs,  # type: ignore[arg-type]
+            take,
+            int(min(fitted.own_cap, own_counts[block].max(initial=0))),
+            *fitted.serving,  # type: ignore[arg-type]
+            k,
+            min(len(block), 64),
+        )
+    return items, scores
+
+
+def _list_frame(
+    history: History, users: np.ndarray, items: np.ndarray, scores: np.ndarray
+) -> pl.DataFrame:
+    """``user_id, list, rank, item_id, score`` from ``_top_k``'s arrays (codes -> ids by
+    position: ``History`` numbers users and items by row)."""
+    user_ids, item_ids = history.users[USER_ID], history.items[ITEM_ID]
+    k = items.shape[2]
     parts = []
-    for lst, name in enumerate(("combined", "buy_again", "new")):
-        block = rows[:, lst, :]
-        picked = block[block >= 0]
-        rank = np.broadcast_to(np.arange(1, k + 1), block.shape)[block >= 0]
+    for lst, name in enumerate(LISTS):
+        block = items[:, lst, :]
+        kept = block >= 0
         parts.append(
             pl.DataFrame(
-                {"u": u[picked], "i": i[picked], "score": score[picked], RANK: rank}
-            ).with_columns(pl.lit(name).alias("list"))
+                {
+                    USER_ID: user_ids.gather(np.broadcast_to(users[:, None], block.shape)[kept]),
+                    "list": pl.repeat(name, int(kept.sum()), eager=True),
+                    RANK: np.broadcast_to(np.arange(1, k + 1), block.shape)[kept],
+                    ITEM_ID: item_ids.gather(block[kept]),
+                    "score": scores[:, lst, :][kept].astype(np.float64),
+                }
+            )
         )
     return pl.concat(parts)
 
@@ -311,47 +386,16 @@ def recommend_lists(
     )
     codes = h.codes(ids)
     known = np.unique(codes[codes >= 0])
-    parts = [
-        _top_k(
-            _scored_candidates(
-                fitted, known[start : start + chunk_users], per_model or fitted.per_model
-            ),
-            k,
-        )
-        for start in range(0, len(known), chunk_users)
-    ]
-    names = h.items.select(pl.col("i"), pl.col(ITEM_ID))
-    users = h.users.select("u", USER_ID)
-    cols = [USER_ID, "list", RANK, ITEM_ID, "score"]
-    served = (
-        pl.concat(parts)
-        .join(users, on="u", maintain_order="left")
-        .join(names, on="i", maintain_order="left")
-        .select(cols)
-        if parts
-        else pl.DataFrame(
-            schema={
-                USER_ID: pl.String,
-                "list": pl.String,
-                RANK: pl.Int64,
-                ITEM_ID: pl.String,
-                "score": pl.Float64,
-            }
-        )
-    )
+    items, scores = _ranked(fitted, known, k, per_model or fitted.per_model, chunk_users)
     # only users with a short list, or a weak k-th item, can gain from the fallback items
-    weak = (
-        served.filter(pl.col("list") != "buy_again")
-        .group_by(USER_ID, "list")
-        .agg(((pl.len() < k) | (pl.col("score").min() < _FILL_MAX)).alias("weak"))
-    )
-    full = weak.group_by(USER_ID).agg(pl.col("weak").any().not_() & (pl.len() == 2))
-    full_ids = full.filter(pl.col("weak"))[USER_ID]
-    todo = ids.filter(~ids.is_in(full_ids.implode()))
+    last = [(items[:, lst, -1] >= 0) & (scores[:, lst, -1] >= _FILL_MAX) for lst in (0, 2)]
+    full = last[0] & last[1]
+    done = _list_frame(h, known[full], items[full], scores[full])
+    todo = ids.filter(~ids.is_in(h.users[USER_ID].gather(known[full]).implode()))
     if todo.len() == 0:
-        return served.select(cols)
-    done = served.filter(pl.col(USER_ID).is_in(full_ids.implode()))
-    rest = served.filter(~pl.col(USER_ID).is_in(full_ids.implode()))
+        return done
+    rest = _list_frame(h, known[~full], items[~full], scores[~full])
+    cols = [USER_ID, "list", RANK, ITEM_ID, "score"]
     return pl.concat([done, _top_up(rest, todo, fitted, k, fallback).select(cols)])
 
 

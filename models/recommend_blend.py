@@ -34,6 +34,7 @@ __all__ = [
     "candidate_features",
     "fit_base_models",
     "kernel_inputs",
+    "serving_inputs",
 ]
 
 _NEVER = 10_000.0  # "days since" for something that never happened
@@ -172,7 +173,7 @@ def kernel_inputs(models: BaseModels, allowed: np.ndarray) -> tuple[np.ndarray, 
         *_csr(models.knn.similarity_),
         *_csr(models.ease.user_items_),
         ease_pos,
-        np.ascontiguousarray(models.ease.weights_.T, dtype=np.float32),  # row = target item
+        np.ascontiguousarray(models.ease.weights_, dtype=np.float32),  # row = source item
         order[allowed[order]].astype(np.int64),
         pop.astype(np.float32),
         *_csr(models.buy_again.matrix_),
@@ -352,6 +353,36 @@ FEATURES = (
 )
 
 
+def serving_inputs(
+    tables: FeatureTables, own: BlendRanker, new: BlendRanker
+) -> tuple[np.ndarray | int, ...]:
+    """The feature tables and both blends' trees in ``recommend_kernels.serve_lists``' argument
+    order (after the candidate inputs and caps). ``ValueError`` where a blend has splits the
+    fused pass does not implement."""
+    missing = np.array(
+        [np.nan if c == "p_gap_ratio" else _PAIR_MISSING.get(c, 0.0) for c in _PAIR_COLS],
+        dtype=np.float32,
+    )
+    a, b = own.trees(), new.trees()
+    offset = len(a[0])
+    shifted = np.where(b[0] >= 0, b[0] + (offset << 8), -1)  # the child moves, the column stays
+    nodes = [np.concatenate(pair) for pair in ((a[0], shifted), (a[1], b[1]), (a[2], b[2]))]
+    return (
+        tables.pair_keys,
+        tables.pairs,
+        missing,
+        tables.items,
+        tables.users,
+        tables.uc_keys,
+        np.ascontiguousarray(tables.user_category),
+        tables.item_category,
+        tables.n_categories,
+        *nodes,
+        a[3],
+        b[3] + offset,
+    )
+
+
 def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Rows of ``values`` at ``wanted`` keys (``keys`` sorted); NaN rows where a key is absent."""
     out = np.full((len(wanted), values.shape[1]), np.nan, dtype=np.float32)
@@ -430,6 +461,47 @@ class BlendRanker:
             return np.zeros(0, dtype=np.float64)
         # scoring is embarrassingly parallel (unlike training, where threads fight): use every core
         return np.asarray(self.booster_.predict(features, num_threads=os.cpu_count() or 1))
+
+    def trees(self) -> tuple[np.ndarray, ...]:
+        """The booster as flat node arrays for ``recommend_kernels.serve_lists``: ``node``
+        (``left child << 8 | column``, -1 at leaves; the right child follows the left one),
+        ``threshold``, ``value`` (leaf output), and each tree's root node. The column is the
+        feature's index plus ``len(FEATURES)`` times its NaN copy: 0 where NaN counts as 0
+        (no missing type), 1 where NaN goes left (NaN as -inf), 2 where it goes right (+inf),
+        as LightGBM decides. ``ValueError`` for splits the fused pass does not implement
+        (categorical, zero-as-missing)."""
+        cols: dict[str, list[Any]] = {c: [] for c in ("node", "thr", "value")}
+        n_features = len(FEATURES)
+
+        def slot() -> int:
+            cols["node"].append(-1)
+            cols["thr"].append(0.0)
+            cols["value"].append(0.0)
+            return len(cols["node"]) - 1
+
+        def fill(at: int, node: dict[str, Any]) -> None:
+            if "leaf_value" in node:
+                cols["value"][at] = node["leaf_value"]
+                return
+            if node["decision_type"] != "<=" or node["missing_type"] not in ("None", "NaN"):
+                raise ValueError("the fused pass handles numerical splits without zero-as-missing")
+            copy = 0 if node["missing_type"] == "None" else (1 if node["default_left"] else 2)
+            left, right = slot(), slot()  # adjacent: the right child is left + 1
+            cols["node"][at] = left << 8 | (node["split_feature"] + copy * n_features)
+            cols["thr"][at] = node["threshold"]
+            fill(left, node["left_child"])
+            fill(right, node["right_child"])
+
+        roots = []
+        for tree in self.booster_.dump_model()["tree_info"]:
+            roots.append(slot())
+            fill(roots[-1], tree["tree_structure"])
+        return (
+            np.asarray(cols["node"], dtype=np.int64),
+            np.asarray(cols["thr"], dtype=np.float64),
+            np.asarray(cols["value"], dtype=np.float64),
+            np.asarray(roots, dtype=np.int64),
+        )
 
     def importance(self) -> dict[str, float]:
         gain = self.booster_.feature_importance("gain")

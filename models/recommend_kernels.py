@@ -11,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["block_candidates"]
+__all__ = ["block_candidates", "serve_lists", "top_lists"]
 
 
 @numba.njit(cache=True, inline="always")
@@ -32,6 +32,101 @@ def _insert(vals: np.ndarray, idx: np.ndarray, sizes: np.ndarray, b: int, v: flo
         pos -= 1
     vals[b, pos] = v
     idx[b, pos] = i
+
+
+@numba.njit(cache=True)
+def _work_buffers(n_items: int, n_ease: int, width: int, per_model: int) -> tuple[np.ndarray, ...]:
+    """Per-thread scratch of ``_user_candidates`` (all clean between users)."""
+    return (
+        np.zeros(n_items, dtype=np.float32),  # knn
+        np.zeros(n_items, dtype=np.float32),  # recent knn
+        np.zeros(n_items, dtype=np.bool_),  # taken
+        np.zeros(n_items, dtype=np.bool_),  # blocked (bought)
+        np.zeros(n_items, dtype=np.float32),  # buy-again
+        np.empty((3, per_model), dtype=np.float32),  # best values per generator
+        np.empty((3, per_model), dtype=np.int64),  # their items
+        np.zeros(3, dtype=np.int64),  # buffer sizes
+        np.empty(width, dtype=np.int64),  # rank order scratch
+        np.empty(n_ease, dtype=np.float32),  # EASE row over its kept items
+    )
+
+
+@numba.njit(cache=True, inline="always")  # a call per user costs as much as the work
+def _user_candidates(
+    u, als_row, x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr, e_idx, e_val, e_pos, e_w,
+    pop_order, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr, o_idx, allowed, per_model, own_cap,
+    work, items, scores, ranks,
+):  # type: ignore[no-untyped-def]  # fmt: skip
+    """One user's candidates into ``items``, ``scores``, ``ranks`` (rows of the block's
+    outputs, see ``block_candidates``); returns how many."""
+    knn, rec, taken, blocked, again, tv, ti, sizes, order, ease = work
+    n_items = len(allowed)
+    knn[:] = 0.0
+    rec[:] = 0.0
+    for p in range(x_ptr[u], x_ptr[u + 1]):
+        j, w, wr = x_idx[p], x_val[p], r_val[p]
+        for q in range(s_ptr[j], s_ptr[j + 1]):
+            t, sv = s_idx[q], s_val[q]
+            knn[t] += w * sv
+            rec[t] += wr * sv
+    # the EASE row: weight rows streamed from cache cost far less than gathering each
+    # candidate's weights at the user's items (one cache miss per read)
+    ease[:] = 0.0
+    for p in range(e_ptr[u], e_ptr[u + 1]):
+        j, w = e_idx[p], e_val[p]
+        for t in range(len(ease)):
+            ease[t] += w * e_w[j, t]
+    for p in range(b_ptr[u], b_ptr[u + 1]):
+        blocked[b_idx[p]] = True
+    for p in range(a_ptr[u], a_ptr[u + 1]):
+        again[a_idx[p]] = a_val[p]
+    m = 0
+    # the user's own items (most recent first), then each model's best new items
+    for p in range(o_ptr[u], min(o_ptr[u + 1], o_ptr[u] + own_cap)):
+        i = o_idx[p]
+        if allowed[i] and not taken[i]:
+            taken[i] = True
+            items[m] = i
+            m += 1
+    sizes[:] = 0
+    for i in range(n_items):
+        if allowed[i] and not blocked[i]:
+            _insert(tv, ti, sizes, 0, knn[i], i)
+            _insert(tv, ti, sizes, 1, rec[i], i)
+            _insert(tv, ti, sizes, 2, als_row[i], i)
+    for model in range(3):
+        for t in range(sizes[model]):
+            i = ti[model, t]
+            if not taken[i]:
+                taken[i] = True
+                items[m] = i
+                m += 1
+    size = 0
+    for i in pop_order:
+        if size == per_model:
+            break
+        if not blocked[i]:
+            size += 1
+            if not taken[i]:
+                taken[i] = True
+                items[m] = i
+                m += 1
+    for t in range(m):
+        i = items[t]
+        taken[i] = False
+        scores[t, 0] = knn[i]
+        scores[t, 1] = rec[i]
+        k = e_pos[i]
+        scores[t, 2] = ease[k] if k >= 0 else 0.0
+        scores[t, 3] = als_row[i]
+        scores[t, 4] = again[i]
+        scores[t, 5] = pop[i]
+    _rank_rows(scores, ranks, m, order)
+    for p in range(b_ptr[u], b_ptr[u + 1]):
+        blocked[b_idx[p]] = False
+    for p in range(a_ptr[u], a_ptr[u + 1]):
+        again[a_idx[p]] = 0.0
+    return m
 
 
 @numba.njit(cache=True, parallel=True, fastmath=False)
@@ -69,8 +164,7 @@ def block_candidates(
     ``x``: CSR rows (indexed by user code) of the log-weighted history, ``r_val`` the
     recency-decayed history on the same entries; ``s``: item-to-item similarity CSR (row =
     source item); ``e``: the history over EASE's kept items, ``e_pos`` each item's place among
-    them (-1: not kept), ``e_w`` EASE's weights transposed (row = target item); EASE is read
-    only at the candidates, as a full row per user costs as much as everything else; ``als``:
+    them (-1: not kept), ``e_w`` EASE's weights (row = source item, over kept items); ``als``:
     the block's dense ALS scores (rows follow ``users``); ``pop_order``: allowed items by
     popularity, best first; ``b``: bought items (never a generated candidate); ``o``: the
     user's own items, most recent
@@ -87,87 +181,29 @@ def block_candidates(
     ranks = np.zeros((n, width, 6), dtype=np.float32)
     counts = np.zeros(n, dtype=np.int64)
     for c in numba.prange(n_chunks):
-        knn = np.zeros(n_items, dtype=np.float32)
-        rec = np.zeros(n_items, dtype=np.float32)
-        taken = np.zeros(n_items, dtype=np.bool_)
-        blocked = np.zeros(n_items, dtype=np.bool_)
-        tv = np.empty((3, per_model), dtype=np.float32)
-        ti = np.empty((3, per_model), dtype=np.int64)
-        sizes = np.zeros(3, dtype=np.int64)
-        again = np.zeros(n_items, dtype=np.float32)
+        work = _work_buffers(n_items, len(e_w), width, per_model)
         for row in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            u = users[row]
-            knn[:] = 0.0
-            rec[:] = 0.0
-            for p in range(x_ptr[u], x_ptr[u + 1]):
-                j, w, wr = x_idx[p], x_val[p], r_val[p]
-                for q in range(s_ptr[j], s_ptr[j + 1]):
-                    t, sv = s_idx[q], s_val[q]
-                    knn[t] += w * sv
-                    rec[t] += wr * sv
-            for p in range(b_ptr[u], b_ptr[u + 1]):
-                blocked[b_idx[p]] = True
-            for p in range(a_ptr[u], a_ptr[u + 1]):
-                again[a_idx[p]] = a_val[p]
-            m = 0
-            # the user's own items (most recent first), then each model's best new items
-            for p in range(o_ptr[u], min(o_ptr[u + 1], o_ptr[u] + own_cap)):
-                i = o_idx[p]
-                if allowed[i] and not taken[i]:
-                    taken[i] = True
-                    items[row, m] = i
-                    m += 1
-            sizes[:] = 0
-            for i in range(n_items):
-                if allowed[i] and not blocked[i]:
-                    _insert(tv, ti, sizes, 0, knn[i], i)
-                    _insert(tv, ti, sizes, 1, rec[i], i)
-                    _insert(tv, ti, sizes, 2, als[row, i], i)
-            for model in range(3):
-                for t in range(sizes[model]):
-                    i = ti[model, t]
-                    if not taken[i]:
-                        taken[i] = True
-                        items[row, m] = i
-                        m += 1
-            size = 0
-            for i in pop_order:
-                if size == per_model:
-                    break
-                if not blocked[i]:
-                    size += 1
-                    if not taken[i]:
-                        taken[i] = True
-                        items[row, m] = i
-                        m += 1
-            for t in range(m):
-                i = items[row, t]
-                taken[i] = False
-                scores[row, t, 0] = knn[i]
-                scores[row, t, 1] = rec[i]
-                k = e_pos[i]
-                if k >= 0:
-                    acc = 0.0
-                    for p in range(e_ptr[u], e_ptr[u + 1]):
-                        acc += e_val[p] * e_w[k, e_idx[p]]
-                    scores[row, t, 2] = acc
-                scores[row, t, 3] = als[row, i]
-                scores[row, t, 4] = again[i]
-                scores[row, t, 5] = pop[i]
-            _rank_rows(scores[row], ranks[row], m)
-            for p in range(b_ptr[u], b_ptr[u + 1]):
-                blocked[b_idx[p]] = False
-            for p in range(a_ptr[u], a_ptr[u + 1]):
-                again[a_idx[p]] = 0.0
-            counts[row] = m
+            counts[row] = _user_candidates(
+                users[row], als[row], x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr,
+                e_idx, e_val, e_pos, e_w, pop_order, pop, a_ptr, a_idx, a_val, b_ptr, b_idx,
+                o_ptr, o_idx, allowed, per_model, own_cap, work, items[row], scores[row],
+                ranks[row],
+            )  # fmt: skip
     return counts, items, scores, ranks
 
 
 @numba.njit(cache=True)
-def _rank_rows(scores: np.ndarray, ranks: np.ndarray, m: int) -> None:
-    """Ordinal descending rank of each of the first ``m`` rows, per column (ties by row)."""
+def _rank_rows(scores: np.ndarray, ranks: np.ndarray, m: int, order: np.ndarray) -> None:
+    """Ordinal descending rank of each of the first ``m`` rows, per column (ties by row): a
+    stable insertion sort in ``order`` (no allocation; ``m`` is a few dozen)."""
     for col in range(scores.shape[1]):
-        order = np.argsort(-scores[:m, col], kind="mergesort")
+        for r in range(m):
+            v = scores[r, col]
+            pos = r
+            while pos > 0 and scores[order[pos - 1], col] < v:
+                order[pos] = order[pos - 1]
+                pos -= 1
+            order[pos] = r
         for r in range(m):
             ranks[order[r], col] = r + 1
 
@@ -209,3 +245,145 @@ def top_lists(
                     pos -= 1
                 out[g, lst, pos] = r
     return out
+
+
+@numba.njit(cache=True)
+def _find(keys: np.ndarray, lo: int, hi: int, key: int) -> int:
+    """Position of ``key`` in the sorted ``keys[lo:hi]``, -1 when absent."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if keys[mid] < key:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo if lo < len(keys) and keys[lo] == key else -1
+
+
+@numba.njit(cache=True, inline="always")
+def _raw_score(
+    f: np.ndarray, t: int, roots: np.ndarray, node: np.ndarray, thr: np.ndarray, value: np.ndarray
+) -> float:
+    """The summed leaf values of the trees at ``roots`` for feature row ``f[t]``. A split node
+    ``n`` packs ``node[n] = left child << 8 | column``: the row goes left when
+    ``f[t, column] <= thr[n]``, else to the right child, stored next to the left one; a leaf
+    has ``node`` -1. ``f`` holds each feature three times (NaN as 0, as -inf, as +inf), and
+    the column names the copy that sends a NaN where LightGBM does, so no step tests for NaN
+    (the loop is latency bound: three loads and a compare per step)."""
+    raw = 0.0
+    for root in roots:
+        n = root
+        x = node[n]
+        while x >= 0:
+            n = (x >> 8) + np.int64(f[t, x & 255] > thr[n])
+            x = node[n]
+        raw += value[n]
+    return raw
+
+
+@numba.njit(cache=True, inline="always")
+def _put(f: np.ndarray, t: int, col: int, n_features: int, v: float | np.floating) -> None:
+    """Feature ``col`` of row ``t`` in its three NaN encodings (see ``_raw_score``)."""
+    if np.isnan(v):
+        f[t, col] = 0.0
+        f[t, col + n_features] = -np.inf
+        f[t, col + 2 * n_features] = np.inf
+    else:
+        f[t, col] = v
+        f[t, col + n_features] = v
+        f[t, col + 2 * n_features] = v
+
+
+@numba.njit(cache=True, inline="always")
+def _push(best_s, best_i, sizes, lst, s, i, k):  # type: ignore[no-untyped-def]  # fmt: skip
+    """Insert item ``i`` with score ``s`` into list ``lst`` (best first, ties by item code)."""
+    size = sizes[lst]
+    if size == k and not _better(s, i, best_s[lst, k - 1], best_i[lst, k - 1]):
+        return
+    pos = size if size < k else k - 1
+    if size < k:
+        sizes[lst] = size + 1
+    while pos > 0 and _better(s, i, best_s[lst, pos - 1], best_i[lst, pos - 1]):
+        best_s[lst, pos] = best_s[lst, pos - 1]
+        best_i[lst, pos] = best_i[lst, pos - 1]
+        pos -= 1
+    best_s[lst, pos] = s
+    best_i[lst, pos] = i
+
+
+@numba.njit(cache=True, parallel=True)
+def serve_lists(
+    users, als, x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr, e_idx, e_val, e_pos, e_w,
+    pop_order, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr, o_idx, allowed, per_model,
+    own_cap, pair_keys, pairs, pair_missing, item_feats, user_feats, uc_keys, uc, item_cat,
+    n_cat, node, thr, value, roots_own, roots_new, k, n_chunks,
+):  # type: ignore[no-untyped-def]  # fmt: skip
+    """Candidates, blend features and both blends' probabilities, then the three top-``k``
+    lists (0 combined, 1 own items, 2 new items) of every user in one pass, without
+    materialising the candidate rows: ``(items, scores)``, each ``(len(users), 3, k)``, item
+    -1 where a list is short.
+
+    Candidate inputs as in ``block_candidates``. Features in ``recommend_blend.FEATURES``
+    order: owned, pair (``pairs`` rows at sorted keys ``u * n_items + i``; absent or NaN values
+    become ``pair_missing``, itself NaN for features LightGBM should see as missing), item,
+    user, (user, category) shares (keys ``u * n_cat + c``, absent = 0), the 6 signals and
+    their 6 ranks. Trees: flat node arrays (see ``_raw_score``), ``roots_own`` the buy-again
+    blend's trees (users' bought items), ``roots_new`` the new-item blend's.
+    """
+    n_items = len(allowed)
+    width = 4 * per_model + own_cap
+    n = len(users)
+    n_pair, n_item, n_user, n_uc = pairs.shape[1], item_feats.shape[1], user_feats.shape[1], 2
+    base_s = 1 + n_pair + n_item + n_user + n_uc
+    out_i = np.full((n, 3, k), -1, dtype=np.int64)
+    out_s = np.zeros((n, 3, k), dtype=np.float64)
+    for c in numba.prange(n_chunks):
+        work = _work_buffers(n_items, len(e_w), width, per_model)
+        items = np.empty(width, dtype=np.int64)
+        scores = np.empty((width, 6), dtype=np.float32)
+        ranks = np.empty((width, 6), dtype=np.float32)
+        nf = base_s + 12
+        f = np.empty((width, 3 * nf), dtype=np.float32)
+        is_own = np.empty(width, dtype=np.bool_)
+        best_s = np.empty((3, k), dtype=np.float64)
+        best_i = np.empty((3, k), dtype=np.int64)
+        sizes = np.zeros(3, dtype=np.int64)
+        for row in range(c * n // n_chunks, (c + 1) * n // n_chunks):
+            u = users[row]
+            m = _user_candidates(
+                u, als[row], x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr, e_idx,
+                e_val, e_pos, e_w, pop_order, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr,
+                o_idx, allowed, per_model, own_cap, work, items, scores, ranks,
+            )  # fmt: skip
+            p_lo = np.searchsorted(pair_keys, u * n_items)
+            p_hi = np.searchsorted(pair_keys, (u + 1) * n_items)
+            c_lo = np.searchsorted(uc_keys, u * n_cat)
+            c_hi = np.searchsorted(uc_keys, (u + 1) * n_cat)
+            sizes[:] = 0
+            for t in range(m):
+                i = items[t]
+                at = _find(pair_keys, p_lo, p_hi, u * n_items + i)
+                for col in range(n_pair):
+                    v = pairs[at, col] if at >= 0 else np.float32(np.nan)
+                    _put(f, t, 1 + col, nf, pair_missing[col] if np.isnan(v) else v)
+                is_own[t] = f[t, 1] > 0
+                _put(f, t, 0, nf, 1.0 if is_own[t] else 0.0)
+                for col in range(n_item):
+                    _put(f, t, 1 + n_pair + col, nf, item_feats[i, col])
+                for col in range(n_user):
+                    _put(f, t, 1 + n_pair + n_item + col, nf, user_feats[u, col])
+                at = _find(uc_keys, c_lo, c_hi, u * n_cat + item_cat[i])
+                for col in range(n_uc):
+                    v = uc[at, col] if at >= 0 else np.float32(0.0)
+                    _put(f, t, 1 + n_pair + n_item + n_user + col, nf, 0.0 if np.isnan(v) else v)
+                for col in range(6):
+                    _put(f, t, base_s + col, nf, scores[t, col])
+                    _put(f, t, base_s + 6 + col, nf, ranks[t, col])
+                raw = _raw_score(f, t, roots_own if is_own[t] else roots_new, node, thr, value)
+                p = 1.0 / (1.0 + np.exp(-raw))
+                _push(best_s, best_i, sizes, 0, p, i, k)
+                _push(best_s, best_i, sizes, 1 if is_own[t] else 2, p, i, k)
+            for lst in range(3):
+                for r in range(sizes[lst]):
+                    out_i[row, lst, r] = best_i[lst, r]
+                    out_s[row, lst, r] = best_s[lst, r]
+    return out_i, out_s
