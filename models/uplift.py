@@ -15,9 +15,10 @@ probability points or currency):
   trees with the other arm's engagement model as offset learn ``log m(x)`` on the treated
   (offset ``log nu0(x)``) and ``-log m(x)`` on the controls (offset ``log nu1(x)``), blended like
   the X-learner; the extra visits convert like the customer's usual ones, so ``uplift = (m(x) - 1)
-  * mu0(x)`` with ``mu0`` the no-contact outcome. A multiplier is a smooth, low-variance target
-  (alike customers respond alike in relative terms, whatever their activity); ``mu0`` carries the
-  activity. ``engagement_ensemble`` is its mean with the X-learner.
+  * mu0(x) = (1 - 1 / m(x)) * mu1(x)`` with ``mu0``, ``mu1`` the outcome without and with contact
+  (the mean of both forms: each outcome model sees only its own arm). A multiplier is a smooth,
+  low-variance target (alike customers respond alike in relative terms, whatever their activity);
+  the outcome models carry the activity. ``engagement_ensemble`` is its mean with the X-learner.
 
 Every other learner's uplift is a weighted sum of raw LightGBM outputs (outcome models are L2
 regressors, also for 0/1 outcomes), so tree SHAP of the uplift is the same weighted sum of each
@@ -67,8 +68,10 @@ __all__ = [
 
 LEARNERS = ("two_model", "x_learner", "transformed_outcome", "engagement")
 Components = list[tuple[lgb.Booster, float]]
-# an engagement term (components, mu0, weight): uplift += weight * expm1(sum(w * b(x))) * mu0(x)
-Term = tuple[Components, lgb.Booster, float]
+# an engagement term (components, outcome model, weight, side): with g = sum(w * b(x)) the log
+# multiplier, uplift += weight * (exp(g) - 1) * mu0(x) (side +1, mu0 = no-contact outcome) or
+# weight * (1 - exp(-g)) * mu1(x) (side -1, mu1 = outcome with contact)
+Term = tuple[Components, lgb.Booster, float, int]
 _MAX_LOG_LIFT = 3.0  # |log m(x)| cap: a contact at most multiplies engagement by e^3
 _MIN_PER_ARM = 30
 _SLOPE_PRIOR_SD = 0.25
@@ -198,8 +201,8 @@ def harm_report(
 class ArmModel:
     """One treatment arm's uplift model: ``uplift(x) = sum(w * booster(x)) * b + a``.
 
-    ``components`` are (booster, weight); ``scaled`` the engagement terms ``(components, mu0,
-    weight)``, each adding ``weight * expm1(sum(w * booster(x))) * max(mu0(x), 0)``;
+    ``components`` are (booster, weight); ``scaled`` the engagement terms ``(components, outcome
+    model, weight, side)`` (see ``Term``);
     ``calibration`` = (a, b) maps raw to calibrated uplift and ``calibration_cov`` is its 2x2
     covariance (model uncertainty); ``metrics`` per learner tried.
     """
@@ -231,12 +234,12 @@ class ArmModel:
         out = np.zeros((len(X), X.shape[1] + 1))
         for booster, weight in self.components:
             out += weight * np.asarray(booster.predict(X, pred_contrib=True))
-        for comps, mu0, weight in self.scaled:
+        for term_spec in self.scaled:
             part = np.zeros_like(out)
-            for b, w in comps:
+            for b, w in term_spec[0]:
                 part += w * np.asarray(b.predict(X, pred_contrib=True))
             log_lift = part.sum(axis=1)
-            term = _term((comps, mu0, weight), X)
+            term = _term(term_spec, X)
             ratio = np.divide(term, log_lift, out=np.zeros_like(term), where=log_lift != 0)
             out += ratio[:, None] * part
         return out
@@ -349,11 +352,12 @@ def _raw(components: Components, X: np.ndarray) -> np.ndarray:
 
 
 def _term(term: Term, X: np.ndarray) -> np.ndarray:
-    """An engagement term: ``weight * (m(x) - 1) * max(mu0(x), 0)`` with ``log m`` the sum."""
-    comps, mu0, weight = term
+    """An engagement term: ``(m - 1) * mu0`` or ``(1 - 1/m) * mu1`` (``Term``), log m the sum."""
+    comps, outcome, weight, side = term
     log_lift = np.clip(_raw(comps, X), -_MAX_LOG_LIFT, _MAX_LOG_LIFT)
-    base = np.maximum(np.asarray(mu0.predict(X, raw_score=True), dtype=float), 0.0)
-    return weight * np.expm1(log_lift) * base
+    base = np.maximum(np.asarray(outcome.predict(X, raw_score=True), dtype=float), 0.0)
+    lift = np.expm1(log_lift) if side > 0 else -np.expm1(-log_lift)
+    return weight * lift * base
 
 
 def _predict(parts: tuple[Components, list[Term]], X: np.ndarray) -> np.ndarray:
@@ -530,15 +534,16 @@ def cross_fit(
             fitted: dict[str, tuple[Components, list[Term]]] = {}
             t_tr = arm[r_tr] == a
             seed = config.random_state + 10 * f
-            mu1 = None  # one treated outcome model per fold, shared by two-model and X-learner
-            if {"two_model", "x_learner"} & set(learners):
+            mu1 = None  # one treated outcome model per fold, shared by every learner
+            if {"two_model", "x_learner", "engagement"} & set(learners):
                 mu1 = _train(X[r_tr][t_tr], y[r_tr][t_tr], config, feature_names, seed + 1)
             for learner in learners:
                 if learner == "engagement":
                     assert aux is not None and nu0 is not None
                     comps = _learn_engagement(X[r_tr], t_tr, aux[r_tr], nu0, floor, config,
                                               feature_names, seed)  # fmt: skip
-                    fitted[learner] = ([], [(comps, mu0, 1.0)])
+                    assert mu1 is not None
+                    fitted[learner] = ([], [(comps, mu0, 0.5, 1), (comps, mu1, 0.5, -1)])
                     continue
                 comps = _learn(learner, X[r_tr], t_tr, y[r_tr], mu0, config, feature_names,
                                seed=seed, mu1=mu1)  # fmt: skip
@@ -549,10 +554,9 @@ def cross_fit(
                     [],
                 )
             if with_engagement:  # mean of the X-learner and the engagement learner
-                ((e_comps, e_mu0, e_w),) = fitted["engagement"][1]
                 fitted["engagement_ensemble"] = (
                     [(b, w / 2) for b, w in fitted["x_learner"][0]],
-                    [(e_comps, e_mu0, e_w / 2)],
+                    [(c, o, w / 2, side) for c, o, w, side in fitted["engagement"][1]],
                 )
             for n, parts in fitted.items():
                 oof[a][n][r_te] = _predict(parts, X[r_te])
@@ -639,9 +643,9 @@ def fit_uplift(
             curves["truth"] = _curve_points(truth, t, yy)
         comps = [(b, w / k) for fold_comps, _ in cf.models[a][learner] for b, w in fold_comps]
         terms = [
-            (t_comps, t_mu0, t_w / k)
+            (t_comps, t_out, t_w / k, side)
             for _, fold_terms in cf.models[a][learner]
-            for t_comps, t_mu0, t_w in fold_terms
+            for t_comps, t_out, t_w, side in fold_terms
         ]
         models[a] = ArmModel(
             arm=a,
@@ -675,8 +679,9 @@ def to_artifacts(fit: UpliftFit) -> tuple[dict[str, Any], dict[str, str]]:
 
         parts = [[name(booster), weight] for booster, weight in model.components]
         scaled = [
-            {"components": [[name(b), w] for b, w in comps], "mu0": name(mu0), "weight": w_term}
-            for comps, mu0, w_term in model.scaled
+            {"components": [[name(b), w] for b, w in comps], "outcome": name(out),
+             "weight": w_term, "side": side}
+            for comps, out, w_term, side in model.scaled
         ]  # fmt: skip
         arms[a] = {
             "learner": model.learner,
@@ -704,7 +709,7 @@ def card_parts(card: dict[str, Any]) -> set[str]:
     for spec in card["arms"].values():
         parts |= {name for name, _ in spec["components"]}
         for term in spec.get("scaled", []):
-            parts |= {name for name, _ in term["components"]} | {term["mu0"]}
+            parts |= {name for name, _ in term["components"]} | {term["outcome"]}
     return parts
 
 
@@ -725,8 +730,9 @@ def from_artifacts(card: dict[str, Any], texts: dict[str, str]) -> UpliftFit:
             scaled=[
                 (
                     [(boosters[n], float(w)) for n, w in term["components"]],
-                    boosters[term["mu0"]],
+                    boosters[term["outcome"]],
                     float(term["weight"]),
+                    int(term["side"]),
                 )
                 for term in spec.get("scaled", [])
             ],
