@@ -143,3 +143,34 @@ def test_small_data_records_its_ensemble(segmented) -> None:
     record = ws.get_record("run", result.dataset, "segment")
     assert record is not None
     assert 1 <= record.payload["ensemble_members"] <= TINY.max_members
+
+
+def test_cluster_space_adds_the_value_forecast_as_its_own_part() -> None:
+    """The forecast column's weight = forecast_weight x root of the value dims' squared weights."""
+    import numpy as np
+
+    from services.segmentation import SegmentSpec, _cluster_space
+
+    args = [{"dims": 8, "n_category_ids": 3}] * 2  # no taste: 2 value dims of weight 1 each
+    embeddings = [np.ones((5, 8)), np.zeros((5, 8))]
+    forecast = np.arange(5.0)
+    space, weights, parts = _cluster_space(embeddings, args, SegmentSpec(), forecast)
+    assert space.shape == (5, 17)
+    np.testing.assert_array_equal(space[:, -1], forecast)
+    assert weights[-1] == pytest.approx(2.0)  # sqrt(4 value dims x 1²)
+    assert parts.tolist() == [0] * 6 + [1] * 2 + [2] * 6 + [3] * 2 + [4]
+    taste = [{"dims": 8, "n_category_ids": 14}]  # value dims weigh 0.5: sqrt(2 x 0.25)
+    _, weights, _ = _cluster_space(
+        embeddings[:1], taste, SegmentSpec(forecast_weight=2.0), forecast
+    )
+    assert weights[-1] == pytest.approx(2.0 * np.sqrt(0.5))
+    space, weights, _ = _cluster_space(embeddings[:1], taste, SegmentSpec(), None)
+    assert space.shape == (5, 8) and len(weights) == 8
+
+
+def test_run_records_the_value_forecast(segmented) -> None:
+    ws, result = segmented
+    record = ws.get_record("run", result.dataset, "segment")
+    assert record is not None
+    forecast = record.payload["value_forecast"]
+    assert forecast is not None and forecast["horizon_days"] >= 1 and forecast["train_users"] > 0
