@@ -172,6 +172,35 @@ def _print(results: list[dict]) -> None:
         )
 
 
+def _targets(results: list[dict]) -> None:
+    """Every target of the issue in one block: figure, threshold, met or not."""
+    print("\ntargets:")
+    for r in results:
+        for key, floor in (
+            ("combined_vs_popularity", 1.3),
+            ("combined_vs_own_most_bought", 1.05),
+            ("new_vs_best_of_pop_knn_als", 1.3),
+        ):
+            value = r["ratios"][key]
+            print(
+                f"  {r['dataset']:14s} {key:28s} {value:6.3f}x  >= {floor}  {_ok(value >= floor)}"
+            )
+        if "serving" in r:
+            train = r["seconds"]["train_all_recommenders"]
+            s = r["serving"]
+            label = "train all recommenders"
+            print(f"  {'demo':14s} {label:28s} {train:6.1f} s  < 60  {_ok(train < 60)}")
+            print(
+                f"  {'demo':14s} {'top-10 for 100k users':28s} {s['wall_for_100k']:6.1f} s  < 10  "
+                f"{_ok(s['wall_for_100k'] < 10)}  (CPU {s['cpu_for_100k']:.1f} s; "
+                f"load {s['load_before']:.1f} -> {s['load_after']:.1f})"
+            )
+
+
+def _ok(met: bool) -> str:
+    return "met" if met else "NOT MET"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", default=["online_retail", "taobao", "demo"])
@@ -193,6 +222,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=1, default=str))
     _print(results)
+    _targets(results)
     return 0
 
 
