@@ -701,15 +701,18 @@ def forecast_value(
     x_past, x_now = inputs(past, pseudo), inputs(features, cutoff_at)
     y_past = _net_revenue(events, pseudo, cutoff_at, past[USER_ID])
     from sklearn.linear_model import RidgeCV  # lazy: sklearn is only needed here
+    from threadpoolctl import threadpool_limits
 
     mean, std = x_past.mean(axis=0), x_past.std(axis=0)
     std = np.where(std > 1e-9, std, 1.0)
-    model = RidgeCV(alphas=np.logspace(-2, 3, 12)).fit((x_past - mean) / std, y_past)
+    with threadpool_limits(1):  # a few thousand rows x ~50 columns: BLAS threads only spin
+        model = RidgeCV(alphas=np.logspace(-2, 3, 12)).fit((x_past - mean) / std, y_past)
+        values = model.predict((x_now - mean) / std)
     variance = float(y_past.var())
     # best_score_ is minus the leave-one-out mean squared error of the chosen alpha
     r2 = 1.0 + float(model.best_score_) / variance if variance > 0 else 0.0
     return ValueForecast(
-        values=model.predict((x_now - mean) / std),
+        values=values,
         horizon_days=horizon,
         train_users=len(past),
         r2_in_history=r2,
