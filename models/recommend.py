@@ -301,7 +301,8 @@ def _ranked(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``_top_k``'s arrays for ``users`` (sorted codes): from the fused compiled pass
     (candidates, features, both blends, top-k; ``recommend_kernels.serve_lists``) when the
-    blends allow it, else candidates -> feature matrix -> LightGBM -> top-k per chunk."""
+    blends allow it, one parallel pass over every user), else candidates -> feature matrix ->
+    LightGBM -> top-k per chunk."""
     from models.recommend_kernels import serve_lists
 
     items = np.full((len(users), 3, k), -1, dtype=np.int64)
@@ -316,23 +317,15 @@ def _ranked(
             items[rows], scores[rows] = _top_k(scored, k)
         return items, scores
     own_counts = np.diff(fitted.inputs[-3])
-    take = max(min(per_model, fitted.history.n_items), 1)
-    step = max(1, 8_000_000 // max(fitted.history.n_items, 1))  # dense ALS block <= 32 MB
-    for start in range(0, len(users), step):
-        block = users[start : start + step]
-        als = np.ascontiguousarray(fitted.models.als.score(block), dtype=np.float32)
-        span = slice(start, start + step)
-        items[span], scores[span] = serve_lists(  # type: ignore[call-arg]
-            block,
-            als,
-            *fitted.inputs,  # type: ignore[arg-type]
-            take,
-            int(min(fitted.own_cap, own_counts[block].max(initial=0))),
-            *fitted.serving,  # type: ignore[arg-type]
-            k,
-            min(len(block), 64),
-        )
-    return items, scores
+    return serve_lists(  # type: ignore[call-arg,no-any-return]
+        users,
+        *fitted.inputs,  # type: ignore[arg-type]
+        max(min(per_model, fitted.history.n_items), 1),
+        int(min(fitted.own_cap, own_counts.max(initial=0))),
+        *fitted.serving,  # type: ignore[arg-type]
+        k,
+        min(len(users), 64),
+    )
 
 
 def _list_frame(
