@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -360,6 +361,7 @@ class _EventPlan:
         self.m = spec.mapping
         self.warnings: list[str] = []
         self.unmapped: list[str] = []  # canonical columns filled after the scan
+        self.derive: Callable[[pl.DataFrame], pl.DataFrame] = lambda df: df  # see frames()
         self.time_format = self._time_format()
         self.two_way = bool(self.time_format and self.time_format.ambiguous) and (
             spec.day_first is None
@@ -438,9 +440,12 @@ class _EventPlan:
 
     # -- the plan --
     def frames(self) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-        """Two lazy frames over one scan: accepted canonical rows, and rejected rows' raw text.
+        """Two lazy frames over one scan: accepted rows, and rejected rows' raw text.
 
-        Parsing happens once, into ``__p_*`` columns that the checks and outputs reuse.
+        Parsing happens once, into ``__p_*`` columns that the checks and outputs reuse. The
+        accepted rows leave the scan as the columns the canonical ones are made of; ``derive``
+        then makes the canonical columns in memory (the event type's word lookup costs several
+        times more per row inside the streaming scan than on the collected column).
         """
         m = self.m
         when, alt_time = self.times()
@@ -464,11 +469,11 @@ class _EventPlan:
         # one boolean per row splits the rows; the reason text is only built for the failures
         failed = pl.any_horizontal(fails for _, fails in checks)
         base = parsed.with_columns(failed.alias(_FAILED))
-        good = (
-            base.filter(~pl.col(_FAILED))
-            .with_columns(kind.alias("__p_kind"))
-            .select(self._outputs(col, q, p, r))
-        )
+        outputs = self._outputs(col, q, p, r)
+        needed = {name for e in [kind, *outputs] for name in e.meta.root_names()}
+        needed.discard("__p_kind")
+        good = base.filter(~pl.col(_FAILED)).select(sorted(needed))
+        self.derive = lambda df: df.with_columns(kind.alias("__p_kind")).select(outputs)
         suspect = pl.col(_FAILED)
         flags: list[pl.Expr] = []
         if alt_time is not None:
@@ -587,6 +592,7 @@ class _EventPlan:
             if self.source.typed:
                 raise _TypedScanFailed from err
             raise IngestError(f"The file could not be read to the end: {err}") from None
+        good_df = self.derive(good_df)
         if self.unmapped:
             fill = [pl.lit(None, EVENTS_SCHEMA[name]).alias(name) for name in self.unmapped]
             if QUANTITY in self.unmapped:
