@@ -185,6 +185,16 @@ def _show_audience_numbers(ws: Workspace, dataset: str, spec: AudienceSpec) -> N
 
 
 # --- uplift ---------------------------------------------------------------------------------------
+_LEARNER_NAMES = {
+    "two_model": "two outcome models (contacted / not)",
+    "x_learner": "X-learner",
+    "transformed_outcome": "transformed outcome",
+    "ensemble": "two-model and X-learner blend",
+    "engagement": "visit lift (extra active days, converted at the usual rate)",
+    "engagement_ensemble": "visit lift and X-learner blend",
+}
+
+
 def show_uplift(ws: Workspace, dataset: str, key: str) -> None:
     """The uplift model: its quality, who it hurts, what makes people persuadable; or train one."""
     model = svc.latest_uplift_model(ws, dataset)
@@ -199,7 +209,10 @@ def show_uplift(ws: Workspace, dataset: str, key: str) -> None:
             m = payload.get("metrics", {}).get(arm, {})
             truth = f" (planted truth {m['truth_qini']:.4f})" if "truth_qini" in m else ""
             noted_metric(
-                col, f"Qini, {arm}", f"{m.get('qini', 0):.4f}", f"learner: {info['learner']}{truth}"
+                col,
+                f"Qini, {arm}",
+                f"{m.get('qini', 0):.4f}",
+                f"learner: {_LEARNER_NAMES.get(info['learner'], info['learner'])}{truth}",
             )
         for warning in payload.get("warnings", []):
             st.warning(warning, icon=":material/warning:")

@@ -12,8 +12,10 @@ from analytics.workspace import Workspace
 from models.uplift import UpliftConfig
 from tests.pages.apptest import metric, open_page
 from ui import state
+from ui.campaign_widgets import _LEARNER_NAMES
 
 ROOT = Path(__file__).resolve().parents[2]
+LEARNER_WORDS = list(_LEARNER_NAMES.values())
 TINY = UpliftConfig(num_boost_round=30, learning_rate=0.2, min_data_in_leaf=30, n_jobs=1)
 
 
@@ -43,6 +45,9 @@ def test_audience_numbers_uplift_card_and_full_flow(ws: Workspace) -> None:
     opted_in = users.filter(pl.col("consent_email").fill_null(False)).height
     assert metric(at, "Audience") == f"{opted_in:,}"
     assert metric(at, "Qini, treatment")  # the uplift model's card is shown
+    qini = next(m for m in at.metric if m.label == "Qini, treatment")
+    # the learner is named in words, not by its identifier
+    assert any(qini.delta.startswith(f"learner: {w} (") for w in LEARNER_WORDS), qini.delta
     # a rule narrows the live count
     next(n for n in at.number_input if n.label.startswith("Leave out who bought")).set_value(
         30
