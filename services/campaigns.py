@@ -194,7 +194,7 @@ def _events_training(
     )
     if exp.height == 0:
         raise SpecError(f"No exposures for campaign '{campaign}'.")
-    sent = exp[SENT_TIME].min()
+    sent: datetime = exp[SENT_TIME].min()  # type: ignore[assignment]  # a Datetime column
     outcomes = campaign_outcomes(ws.events(dataset), exp, spec.outcome, spec.window_days)
     if spec.outcome != "active_days":  # engagement in the same window, for the engagement learner
         engaged = campaign_outcomes(ws.events(dataset), exp, "active_days", spec.window_days)
@@ -224,8 +224,8 @@ def _balance_excluded(
         treat = frame.filter(pl.col("_arm") == value)
         for col in feats.columns[1:]:
             a, b = treat[col].cast(pl.Float64), ctrl[col].cast(pl.Float64)
-            se = ((a.var() or 0.0) / max(a.len(), 1) + (b.var() or 0.0) / max(b.len(), 1)) ** 0.5
-            z = abs((a.mean() or 0.0) - (b.mean() or 0.0)) / se if se > 0 else 0.0
+            se = (_num(a.var()) / max(a.len(), 1) + _num(b.var()) / max(b.len(), 1)) ** 0.5
+            z = abs(_num(a.mean()) - _num(b.mean())) / se if se > 0 else 0.0
             if z > _BALANCE_Z and col not in out:
                 out[col] = f"differs between arms (z = {z:.1f}): measured after the send"
     return out
@@ -370,7 +370,7 @@ def _shap_summary(fit: UpliftFit, arm: str, X: pl.DataFrame, rows: int = 2000) -
     sample = X.sample(min(rows, X.height), seed=0)
     values = sample.to_numpy().astype(float)
     contrib = fit.arms[arm].contributions(values)[:, :-1]
-    out = []
+    out: list[dict[str, Any]] = []
     for j, name in enumerate(X.columns):
         x, c = values[:, j], contrib[:, j]
         ok = np.isfinite(x)
@@ -610,12 +610,12 @@ def _order_values(
         raise SpecError(
             "This dataset has no order history to value a conversion: state an order value."
         )
-    store = float(orders["rev"].sum() / orders["n"].sum())
+    store = _num(orders["rev"].sum()) / _num(orders["n"].sum())
     revenue = inputs.scores.get("revenue")
     if spec.value_source in ("auto", "predicted_revenue") and revenue is not None:
         # relative value from the revenue predictor, level from the store's average order value
         pred = revenue.select(USER_ID, pl.col("score").clip(lower_bound=0.0))
-        mean = float(pred["score"].mean() or 0.0) or 1.0
+        mean = _num(pred["score"].mean()) or 1.0
         return (
             pred.select(USER_ID, (pl.col("score") / mean * store).alias("value")),
             store,
@@ -628,6 +628,11 @@ def _order_values(
         USER_ID, ((pl.col("rev") + k * store) / (pl.col("n") + k)).alias("value")
     )
     return per_user, store, "average order value"
+
+
+def _num(value: Any) -> float:
+    """A Polars aggregate (``mean``, ``sum``, ``var`` ...) as a float; None (no rows) is 0."""
+    return float(value) if value is not None else 0.0
 
 
 def _historical_p0(ws: Workspace, dataset: str, window_days: int) -> pl.DataFrame | None:
@@ -675,6 +680,7 @@ def _effect(
             "an assumed lift."
         )
     purchase = inputs.scores.get("purchase")
+    p0: pl.DataFrame | None
     if purchase is not None:
         p0 = purchase.select(USER_ID, pl.col("score").alias("p0"))
         notes.append("No-contact purchase chance from the purchase predictor (7 days).")
@@ -767,8 +773,8 @@ def simulate(
     progress(0.75, "Comparing targeting strategies")
     strategies = compare_strategies(frame, spec, effect, sim.contacts)
     contacted = frame[sim.selected] if sim.contacts else frame.head(0)
-    base = float(contacted["p0"].mean() or 0.0) if contacted.height else 0.0
-    expected = float(contacted["uplift"].mean() or 0.0) if contacted.height else 0.0
+    base = _num(contacted["p0"].mean()) if contacted.height else 0.0
+    expected = _num(contacted["uplift"].mean()) if contacted.height else 0.0
     advice = holdout_advice(sim.contacts, base, expected, spec.holdout_pct / 100)
     qini = None
     meta = ws.artifact_meta(dataset, "uplift")

@@ -151,13 +151,14 @@ def _serving(
 def _chosen_combined(fitted: FittedRecommender, chosen: str, k: int) -> pl.DataFrame | None:
     """The combined list from a single model, when one beat the blend on the held-out window."""
     m = fitted.models
-    model = {
+    models: dict[str, Any] = {
         "popularity": m.popularity,
         "buy_again": m.buy_again,
         "knn": m.knn,
         "ease": m.ease,
         "als": m.als,
-    }.get(chosen)
+    }
+    model = models.get(chosen)  # each has .score(users) -> (n_users, n_items)
     if model is None:
         return None
     h = fitted.history
