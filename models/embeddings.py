@@ -165,11 +165,20 @@ class EmbeddingData:
 
 
 # --- preparing the data -------------------------------------------------------------------------
+def _first_event(events: pl.LazyFrame | pl.DataFrame) -> datetime | None:
+    first = events.lazy().select(pl.col(EVENT_TIME).min()).collect().item()
+    return to_utc(first) if first is not None else None
+
+
+def _span_share(first: datetime | None, cutoff: datetime, parts: int) -> int:
+    """``1 / parts`` of the history's span (first event to cutoff), between 1 and 91 days."""
+    span = max((cutoff - first).days, 1) if first is not None else 1
+    return int(min(max(span // parts, 1), 91))
+
+
 def _horizon_days(events: pl.LazyFrame | pl.DataFrame, cutoff: datetime) -> int:
     """A quarter of the history's span, between 1 and 91 days."""
-    first = events.lazy().select(pl.col(EVENT_TIME).min()).collect().item()
-    span = max((cutoff - to_utc(first)).days, 1) if first is not None else 1
-    return int(min(max(span // 4, 1), 91))
+    return _span_share(_first_event(events), cutoff, 4)
 
 
 def _next_window_targets(
@@ -596,13 +605,6 @@ class ValueForecast:
     r2_in_history: float
 
 
-def _value_horizon_days(events: pl.LazyFrame | pl.DataFrame, cutoff: datetime) -> int:
-    """A quarter ahead (91 days), or a third of the history's span when that is shorter."""
-    first = events.lazy().select(pl.col(EVENT_TIME).min()).collect().item()
-    span = max((cutoff - to_utc(first)).days, 1) if first is not None else 1
-    return int(min(max(span // 3, 1), 91))
-
-
 def activity_profile(
     events: pl.LazyFrame | pl.DataFrame,
     cutoff: datetime,
@@ -678,10 +680,11 @@ def forecast_value(
     pseudo window. ``None`` when there is too little history (or a customer table without events).
     """
     cutoff_at = to_utc(cutoff) if cutoff is not None else default_cutoff(events)
-    horizon = horizon_days or _value_horizon_days(events, cutoff_at)
+    first = _first_event(events)
+    # a quarter ahead (91 days), or a third of the history's span when that is shorter
+    horizon = horizon_days or _span_share(first, cutoff_at, 3)
     pseudo = cutoff_at - timedelta(days=horizon)
-    first = events.lazy().select(pl.col(EVENT_TIME).min()).collect().item()
-    if first is None or to_utc(first) >= pseudo:
+    if first is None or first >= pseudo:
         return None
     try:
         past = build_user_features(events, pseudo, feature_spec or FeatureSpec())
@@ -691,7 +694,7 @@ def forecast_value(
         return None
     past = past.select(features.columns)
     bin_days = max(1, horizon // 3)
-    n_bins = int(min(12, -(-(cutoff_at - to_utc(first)).days // bin_days)))
+    n_bins = int(min(12, -(-(cutoff_at - first).days // bin_days)))
     scaler = FeatureScaler.fit(past)
 
     def inputs(table: pl.DataFrame, at: datetime) -> np.ndarray:
