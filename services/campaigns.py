@@ -922,7 +922,9 @@ def export_campaign(
     )
     rec = ws.get_record("campaign", dataset, name)
     payload = rec.payload if rec else {"spec": spec_to_dict(campaign)}
-    ws.put_record("campaign", dataset, name, {**payload, "exported": key})
+    ws.put_record(
+        "campaign", dataset, name, {**payload, "exported": key, "exported_rows": table.height}
+    )
     return ExportResult(
         data, table.height, table.height - n_control, n_control, spec.format, key,
         str(out) if out else None, f"{name}.{spec.format}",

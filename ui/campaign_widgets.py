@@ -449,8 +449,9 @@ def show_saved_campaigns(ws: Workspace, dataset: str, key: str) -> None:
     rows = [
         {
             "campaign": c["name"],
-            "contacts": c.get("outcome", {}).get("contacts"),
-            "profit": c.get("outcome", {}).get("profit", {}).get("mean"),
+            # a campaign exported without saving its simulation: the list's size is known
+            "contacts": c.get("outcome", {}).get("contacts", c.get("exported_rows")),
+            "expected profit": c.get("outcome", {}).get("profit", {}).get("mean"),
             "exported": bool(c.get("exported")),
             "measured lift": (c.get("measured") or {}).get("lift"),
         }

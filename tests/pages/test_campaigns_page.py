@@ -65,6 +65,9 @@ def test_audience_numbers_uplift_card_and_full_flow(ws: Workspace) -> None:
     button(at, "Prepare the list").click().run()
     assert any("to contact" in s.value for s in at.success)
     assert ws.list_records("export", "demo")
+    # exported before saving: the saved-campaigns table still shows how many were listed
+    table = next(d.value for d in at.dataframe if "expected profit" in d.value.columns)
+    assert table["contacts"].to_list() == [contacts]
     button(at, "Save campaign").click().run()
     assert ws.get_record("campaign", "demo", "campaign") is not None
 

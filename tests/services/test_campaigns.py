@@ -95,6 +95,7 @@ def test_simulate_save_export_and_measure(ws: Workspace, tmp_path: Path) -> None
     assert lift.treatment_mean == 1.0 and lift.control_mean == 0.0
     saved = {c["name"]: c for c in list_campaigns(ws, "demo")}
     assert saved["spring"]["exported"] and saved["spring"]["measured"]["lift"] == 1.0
+    assert saved["spring"]["exported_rows"] == table.height
     parquet = export_campaign(ws, "demo", ExportSpec(campaign=spec, format="parquet"))
     assert pl.read_parquet(io.BytesIO(parquet.data)).height == table.height
 
