@@ -130,6 +130,51 @@ def test_engagement_learner_recovers_a_planted_rate_multiplier() -> None:
     assert np.allclose(again.arms["mail"].predict(X[:100]), pred[:100])
 
 
+def test_engagement_power_link_recovers_the_planted_level_of_a_binary_outcome() -> None:
+    # visits ~ Poisson(rate * m), each visit buys with chance c: P(no purchase) = exp(-rate c m),
+    # so the planted uplift is (1 - p0) - (1 - p0)^m. Active buyers saturate: the power link
+    # recovers the level without calibration, the linear (m - 1) * p0 overstates it
+    rng = np.random.default_rng(12)
+    n = 8000
+    X = rng.normal(size=(n, 4))
+    arm = rng.choice(["none", "mail"], n)
+    rate = np.exp(0.5 + 0.6 * X[:, 1])
+    convert = 0.3 + 0.3 * (X[:, 2] > 0)
+    m = np.where(X[:, 0] > 0, 1.6, 1.1)
+    visits = rng.poisson(rate * np.where(arm == "mail", m, 1.0))
+    y = (rng.binomial(visits, convert) > 0).astype(float)
+    truth = np.exp(-rate * convert) - np.exp(-rate * m * convert)
+    level, corr = {}, {}
+    for link in ("auto", "linear"):
+        config = UpliftConfig(num_boost_round=60, learning_rate=0.1, min_data_in_leaf=40, folds=4,
+                              learners=("engagement",), engagement_link=link)  # fmt: skip
+        fit = fit_uplift(X, arm, y, control="none", feature_names=list("abcd"), config=config,
+                         aux=visits.astype(float))  # fmt: skip
+        model = fit.arms["mail"]
+        level[link] = model.predict_raw(X).mean() / truth.mean()
+        corr[link] = np.corrcoef(model.predict_raw(X), truth)[0, 1]
+        if link == "auto":  # scale-only calibration: a factor near 1, no intercept
+            assert model.calibration[0] == 0.0
+            assert model.calibration[1] == pytest.approx(1.0, abs=0.2)
+            assert model.predict(X).mean() == pytest.approx(truth.mean(), rel=0.15)
+    assert level["auto"] == pytest.approx(1.0, abs=0.12)
+    assert level["linear"] > level["auto"] + 0.3
+    assert corr["auto"] > 0.85 and corr["auto"] > corr["linear"]  # it ranks better too
+
+
+def test_scale_only_calibration_recovers_a_factor_and_shrinks_it_towards_one() -> None:
+    rng = np.random.default_rng(13)
+    n = 40_000
+    score = rng.uniform(0, 0.2, n)
+    t = rng.random(n) < 0.5
+    y = (rng.random(n) < 0.2 + t * 0.6 * score).astype(float)  # true factor 0.6
+    (a, b), cov = calibrate(score, t, y, np.full(n, 0.2), scale_only=True, slope_sd=10.0)
+    assert a == 0.0 and b == pytest.approx(0.6, abs=0.12)
+    assert cov[0] == [0.0, 0.0] and cov[1][1] > 0
+    (_, tight), tight_cov = calibrate(score, t, y, np.full(n, 0.2), scale_only=True, slope_sd=0.05)
+    assert b < tight < 1.0 and tight_cov[1][1] < cov[1][1]  # pulled towards 1, more certain
+
+
 def test_two_treatment_arms_each_get_their_own_model_and_persist() -> None:
     X, arm, y, _ = _planted(4500, 2, arms=("mail", "sms"))
     fit = fit_uplift(X, arm, y, control="none", feature_names=list("abcd"), config=TINY)
