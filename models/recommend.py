@@ -4,6 +4,7 @@ The flow (times UTC, windows in days)::
 
     history up to cutoff - horizon ──base models──▶ candidates + features ─┐
     purchases in (cutoff - horizon, cutoff] ───────────────────────────────┴▶ blend (P(buy))
+    (+ the windows one and two horizons earlier while too few first-time purchases)
     history up to cutoff ──base models──▶ candidates + features ──blend──▶ buy_again/new/combined
 
 ``evaluate_recommenders`` runs that flow at an evaluation cutoff and scores every model on the
@@ -79,7 +80,13 @@ class RecommendConfig:
     seq_epochs: int = 10
     seq_max_seconds: float = 15.0  # the sequence model only enters the comparison table
     seq_max_len: int = 30
-    max_train_users: int = 4_000
+    max_train_users: int = 4_000  # per training window
+    # the blends learn from consecutive windows before the cutoff (each: history up to its
+    # start, purchases over the next horizon), adding earlier ones, up to ``train_windows``,
+    # while the new-item blend has fewer than ``min_new_purchases`` first-time purchases to
+    # learn from (Taobao's 2-day windows hold ~40 each, Online Retail's and the demo's ~2,500)
+    train_windows: int = 3
+    min_new_purchases: int = 1_000
     candidates_per_model: int = 10
     own_candidates: int = 100
     device: str = "auto"
@@ -116,6 +123,9 @@ def purchases_between(
 
 
 # --- fitting --------------------------------------------------------------------------------
+TrainRows = tuple[np.ndarray, np.ndarray]  # one training window's blend features and labels
+
+
 @dataclass
 class FittedRecommender:
     """Base models and the two calibrated blends (own items, new items) as of ``cutoff``."""
@@ -129,6 +139,9 @@ class FittedRecommender:
     horizon_days: float
     cutoff: datetime
     seconds: dict[str, float] = field(default_factory=dict)
+    # the blends' training rows per window start (features, labels; None: nobody bought),
+    # which a later fit one horizon on reuses
+    train_rows: dict[datetime, TrainRows | None] = field(default_factory=dict, repr=False)
     per_model: int = 10  # candidates per base model at serving, as in training
     own_cap: int = 100
     # the compiled candidate pass's flat arrays (own items, CSR rows, ...), built once at fit
@@ -150,14 +163,15 @@ def _label(cands: pl.DataFrame, history: History, truth: pl.DataFrame) -> np.nda
     return cands.join(pos, on=["u", "i"], how="left")["y"].fill_null(0).to_numpy()
 
 
-def _fit_rankers(
+def _training_rows(
     events: pl.LazyFrame | pl.DataFrame,
-    train_models: BaseModels,
+    models: BaseModels,
     horizon: float,
     cfg: RecommendConfig,
-) -> tuple[BlendRanker | None, BlendRanker | None]:
-    """Train the two blends on history up to ``train cutoff`` and labels in the next horizon."""
-    h = train_models.history
+) -> TrainRows | None:
+    """One window's blend rows: the candidates of the users who bought in the horizon after
+    ``models``' history (at most ``max_train_users``), their features and labels (bought)."""
+    h = models.history
     truth = purchases_between(events, h.cutoff, h.cutoff + timedelta(days=horizon))
     users = np.unique(h.codes(truth[USER_ID]))
     users = users[users >= 0]
@@ -166,17 +180,27 @@ def _fit_rankers(
             np.random.default_rng(cfg.seed).choice(users, cfg.max_train_users, replace=False)
         )
     if len(users) == 0:
-        return None, None
+        return None
     allowed = h.recent_items(_recent_days(cfg, horizon))
     cands = build_candidates(
-        train_models,
+        models,
         users,
         allowed=allowed,
         per_model=cfg.candidates_per_model,
         own_cap=cfg.own_candidates,
     )
     feats = candidate_features(cands, feature_tables(h, horizon))
-    label = _label(cands, h, truth)
+    return feats, _label(cands, h, truth)
+
+
+def _fit_rankers(
+    rows: list[TrainRows], cfg: RecommendConfig
+) -> tuple[BlendRanker | None, BlendRanker | None]:
+    """The two blends (the user's bought items, new items) on every window's rows."""
+    if not rows:
+        return None, None
+    feats = np.concatenate([r[0] for r in rows])
+    label = np.concatenate([r[1] for r in rows])
     owned = feats[:, FEATURES.index("owned")] > 0
     rankers: list[BlendRanker | None] = []
     for part in (owned, ~owned):
@@ -184,6 +208,43 @@ def _fit_rankers(
         ranker = BlendRanker(seed=cfg.seed).fit(feats[part], label[part]) if ok else None
         rankers.append(ranker)
     return rankers[0], rankers[1]
+
+
+def _window_rows(
+    events: pl.LazyFrame | pl.DataFrame,
+    end: datetime,
+    horizon: float,
+    cfg: RecommendConfig,
+    train_models: BaseModels | None,
+    reuse: dict[datetime, TrainRows | None],
+) -> dict[datetime, TrainRows | None]:
+    """The blend rows of consecutive windows before ``end``, by window start (the latest starts
+    one horizon before ``end``), taken from ``reuse`` where it has them: at most
+    ``cfg.train_windows``, stopping once the rows hold ``cfg.min_new_purchases`` first-time
+    purchases or at the first window without history."""
+    rows: dict[datetime, TrainRows | None] = {}
+    new_purchases = 0
+    for k in range(1, max(cfg.train_windows, 1) + 1):
+        if new_purchases >= cfg.min_new_purchases:
+            break
+        start = end - timedelta(days=horizon * k)
+        if start in reuse:
+            rows[start] = reuse[start]
+        else:
+            if k == 1 and train_models is not None and train_models.history.cutoff == start:
+                models = train_models
+            else:
+                try:
+                    models = fit_base_models(
+                        build_history(events, start), horizon_days=horizon, seed=cfg.seed
+                    )
+                except NotEnoughData:
+                    break
+            rows[start] = _training_rows(events, models, horizon, cfg)
+        window = rows[start]
+        if window is not None:
+            new_purchases += int(window[1][window[0][:, FEATURES.index("owned")] == 0].sum())
+    return rows
 
 
 def _serving_inputs(
@@ -206,26 +267,22 @@ def fit_recommender(
     *,
     horizon_days: float | None = None,
     train_models: BaseModels | None = None,
+    train_rows: dict[datetime, TrainRows | None] | None = None,
     progress: Progress = no_progress,
 ) -> FittedRecommender:
-    """Fit the blends on the window before ``cutoff`` and the base models on all history."""
+    """Fit the blends on the ``cfg.train_windows`` windows before ``cutoff`` and the base
+    models on all history. ``train_models`` (fitted one horizon before ``cutoff``) and
+    ``train_rows`` (an earlier fit's ``train_rows``) save refitting what they already hold."""
     seconds: dict[str, float] = {}
     end = to_utc(cutoff)
     started = time.monotonic()
     progress(0.0, "Reading the purchase history")
     history = build_history(events, end)
     horizon = resolve_horizon(history.span_days(), horizon_days or cfg.horizon_days)
-    train_end = end - timedelta(days=horizon)
-    if train_models is None or train_models.history.cutoff != train_end:
-        progress(0.1, "Fitting the recommenders on the validation window")
-        try:
-            train_models = fit_base_models(
-                build_history(events, train_end), horizon_days=horizon, seed=cfg.seed
-            )
-        except NotEnoughData:
-            train_models = None
+    progress(0.1, "Fitting the recommenders on the validation windows")
+    rows = _window_rows(events, end, horizon, cfg, train_models, train_rows or {})
     progress(0.4, "Learning how to blend buy-again and new items")
-    rankers = _fit_rankers(events, train_models, horizon, cfg) if train_models else (None, None)
+    rankers = _fit_rankers([r for r in rows.values() if r is not None], cfg)
     seconds["blend"] = time.monotonic() - started
     progress(0.7, "Fitting the recommenders on the full history")
     models = fit_base_models(history, horizon_days=horizon, seed=cfg.seed)
@@ -243,6 +300,7 @@ def fit_recommender(
         horizon_days=horizon,
         cutoff=end,
         seconds=seconds,
+        train_rows=rows,
         per_model=cfg.candidates_per_model,
         own_cap=cfg.own_candidates,
         inputs=kernel_inputs(models, allowed),

@@ -143,6 +143,7 @@ def _serving(
             train_models=fitted.models
             if fitted.cutoff == serve_at - timedelta(days=evaluation.horizon_days)
             else None,
+            train_rows=fitted.train_rows,
             progress=scaled(progress, 0.75, 0.9),
         )
     return evaluation.summary(), fitted
