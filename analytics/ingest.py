@@ -79,6 +79,7 @@ REJECTS_SCHEMA: dict[str, pl.DataType] = {
 }
 _REASON, _FAILED, _ALT_TIME = "__reason", "__failed", "__time_month_first"
 _ITEM_KEY = "__item_key"  # item ids as numbers, for the item table only
+_BASE_KIND = "__p_base"  # the mapped behaviour column's canonical type, made after the scan
 _DAY_OK, _MONTH_OK = "__day_ok", "__month_ok"
 PREVIEW_ROWS = 20
 ANONYMOUS_POLICY = (
@@ -416,8 +417,8 @@ class _EventPlan:
         revenue: pl.Expr | None,
     ) -> pl.Expr:
         """The canonical event type; in transactions refunds and adjustments are recognised."""
-        if EVENT_TYPE in self.m:
-            base = _event_type_expr(self._raw(EVENT_TYPE), self._sample(EVENT_TYPE))
+        if EVENT_TYPE in self.m:  # made from the collected column by ``derive``
+            base = pl.col(_BASE_KIND)
         elif self.spec.shape == Shape.TRANSACTIONS or {PRICE, REVENUE, QUANTITY} & self.m.keys():
             base = pl.lit(EventType.PURCHASE.value, dtype=EVENT_TYPE_DTYPE)
         else:
@@ -471,9 +472,19 @@ class _EventPlan:
         base = parsed.with_columns(failed.alias(_FAILED))
         outputs = self._outputs(col, q, p, r)
         needed = {name for e in [kind, *outputs] for name in e.meta.root_names()}
-        needed.discard("__p_kind")
+        needed -= {"__p_kind", _BASE_KIND}
+        raw_kind = self.m.get(EVENT_TYPE)
+        if raw_kind is not None:
+            needed.add(raw_kind)
         good = base.filter(~pl.col(_FAILED)).select(sorted(needed))
-        self.derive = lambda df: df.with_columns(kind.alias("__p_kind")).select(outputs)
+
+        def derive(df: pl.DataFrame) -> pl.DataFrame:
+            if raw_kind is not None:
+                types = _event_types(df.get_column(raw_kind), self._sample(EVENT_TYPE))
+                df = df.with_columns(types.alias(_BASE_KIND))
+            return df.with_columns(kind.alias("__p_kind")).select(outputs)
+
+        self.derive = derive
         suspect = pl.col(_FAILED)
         flags: list[pl.Expr] = []
         if alt_time is not None:
@@ -732,22 +743,43 @@ def _series_to_utc(s: pl.Series, tz: str) -> pl.Series:
     return s.dt.convert_time_zone("UTC").cast(TIME_DTYPE)
 
 
-def _event_type_expr(raw: pl.Expr, sample: pl.Series) -> pl.Expr:
-    """Raw behaviour words to canonical types; unknown words become 'other'.
+_FEW_SPELLINGS = 8  # up to this many distinct words in the sample are compared one by one
 
-    One dictionary lookup per row: the dictionary holds every known word in lower, upper and
-    title case plus every raw spelling seen in the sample, so no per-row string cleaning runs.
+
+def _event_types(values: pl.Series, sample: pl.Series) -> pl.Series:
+    """Raw behaviour words to canonical types; unknown words and missing ones become 'other'.
+
+    The dictionary holds every known word in lower, upper and title case plus every raw
+    spelling seen in the sample, so no per-row string cleaning runs. When the sample holds a
+    few spellings, each is compared with the column directly (a comparison of short texts costs
+    a fraction of a dictionary lookup) and only rows holding another word are looked up.
     """
     words: dict[str, str] = {}
     for word, kind in EVENT_TYPE_SYNONYMS.items():
         words.update({word: kind, word.upper(): kind, word.title(): kind})
-    for value in sample.drop_nulls().cast(pl.String).unique().to_list():
+    seen = sample.drop_nulls().cast(pl.String).unique().sort().to_list()
+    for value in seen:
         known = EVENT_TYPE_SYNONYMS.get(value.strip().lower())
         if known is not None:
             words[value] = known
-    return raw.cast(pl.String).replace_strict(
-        words, default=EventType.OTHER.value, return_dtype=EVENT_TYPE_DTYPE
-    )
+    values = values.cast(pl.String)
+
+    def lookup(part: pl.Series) -> pl.Series:
+        other = EventType.OTHER.value
+        return part.replace_strict(words, default=other, return_dtype=EVENT_TYPE_DTYPE)
+
+    if not seen or len(seen) > _FEW_SPELLINGS:
+        return lookup(values)
+    raw = pl.col(values.name)
+    compared = pl.lit(None, EVENT_TYPE_DTYPE)
+    for value in seen:
+        typed = pl.lit(words.get(value, EventType.OTHER.value), EVENT_TYPE_DTYPE)
+        compared = pl.when(raw == value).then(typed).otherwise(compared)
+    types = values.to_frame().select(compared).to_series()
+    rest = types.is_null().arg_true()
+    if rest.len():
+        types = types.scatter(rest, lookup(values.gather(rest)))
+    return types
 
 
 def _first_reason(checks: list[tuple[str, pl.Expr]]) -> pl.Expr:

@@ -123,3 +123,13 @@ def test_surplus_fields_after_the_sniff_fall_back_and_are_reported(tmp_path):
         (50_002, "wrong number of fields", "7,8,buy,1511600000,2.5,surplus")
     ]
     assert result.events.get_column("price").dtype == pl.Float64
+
+
+@pytest.mark.parametrize("few", [8, 0])  # the sample's spellings compared one by one, or not
+def test_event_types_compare_sample_words_and_look_up_the_rest(monkeypatch, few):
+    monkeypatch.setattr(ingest, "_FEW_SPELLINGS", few)
+    sample = pl.Series(["pv", "buy", "cart", "pv", "mystery"])
+    # 'Purchase' and 'fav' are known words the sample did not hold; 'odd' is unknown anywhere
+    values = pl.Series("b", ["pv", None, "buy", "Purchase", "odd", "cart", "fav", "mystery"])
+    got = ingest._event_types(values, sample).to_list()
+    assert got == ["view", "other", "purchase", "purchase", "other", "cart", "fav", "other"]
