@@ -246,12 +246,16 @@ class ArmModel:
         out = np.zeros((len(X), X.shape[1] + 1))
         for booster, weight in self.components:
             out += weight * np.asarray(booster.predict(X, pred_contrib=True))
+        shap: dict[tuple, np.ndarray] = {}  # both sides of a term share its multiplier trees
         for term_spec in self.scaled:
-            part = np.zeros_like(out)
-            for b, w in term_spec[0]:
-                part += w * np.asarray(b.predict(X, pred_contrib=True))
-            log_lift = part.sum(axis=1)
-            term = _term(term_spec, X)
+            key = _key(term_spec[0])
+            if key not in shap:
+                shap[key] = np.zeros_like(out)
+                for b, w in term_spec[0]:
+                    shap[key] += w * np.asarray(b.predict(X, pred_contrib=True))
+            part = shap[key]
+            log_lift = part.sum(axis=1)  # SHAP values add up to the raw output
+            term = _term(term_spec, X, log_lift)
             ratio = np.divide(term, log_lift, out=np.zeros_like(term), where=log_lift != 0)
             out += ratio[:, None] * part
         return out
@@ -363,12 +367,18 @@ def _raw(components: Components, X: np.ndarray) -> np.ndarray:
     return out
 
 
-def _term(term: Term, X: np.ndarray) -> np.ndarray:
+def _key(components: Components) -> tuple[tuple[int, float], ...]:
+    """Identifies a weighted sum of boosters (the two sides of an engagement term share one)."""
+    return tuple((id(booster), weight) for booster, weight in components)
+
+
+def _term(term: Term, X: np.ndarray, raw: np.ndarray | None = None) -> np.ndarray:
     """An engagement term (``Term``), log m the sum: ``(m - 1) * mu0`` or ``(1 - 1/m) * mu1``
     (side +-1); for a 0/1 outcome (side +-2) the chance of no conversion is raised to the power
-    of the multiplier, ``(1 - mu0) - (1 - mu0)^m`` or ``(1 - mu1)^(1/m) - (1 - mu1)``."""
+    of the multiplier, ``(1 - mu0) - (1 - mu0)^m`` or ``(1 - mu1)^(1/m) - (1 - mu1)``.
+    ``raw``: the components' weighted sum on ``X`` when the caller already has it."""
     comps, outcome, weight, side = term
-    log_lift = np.clip(_raw(comps, X), -_MAX_LOG_LIFT, _MAX_LOG_LIFT)
+    log_lift = np.clip(_raw(comps, X) if raw is None else raw, -_MAX_LOG_LIFT, _MAX_LOG_LIFT)
     base = np.maximum(np.asarray(outcome.predict(X, raw_score=True), dtype=float), 0.0)
     if abs(side) == 2:
         none = np.clip(1.0 - base, 1e-6, 1.0)
@@ -383,8 +393,12 @@ def _predict(parts: tuple[Components, list[Term]], X: np.ndarray) -> np.ndarray:
     """Raw uplift of a learner: its weighted sum plus its engagement terms."""
     components, terms = parts
     out = _raw(components, X)
+    raws: dict[tuple, np.ndarray] = {}  # both sides of a term share its multiplier trees
     for term in terms:
-        out += _term(term, X)
+        key = _key(term[0])
+        if key not in raws:
+            raws[key] = _raw(term[0], X)
+        out += _term(term, X, raws[key])
     return out
 
 
