@@ -95,19 +95,29 @@ def test_learners_recover_a_planted_binary_effect() -> None:
     assert np.allclose(contrib.sum(axis=1), model.predict_raw(X[:50]))
 
 
-def test_engagement_learner_recovers_a_planted_rate_multiplier() -> None:
-    # visits ~ Poisson(rate * m(x)), each visit converts with a customer's own chance; the contact
-    # multiplies visits by 1.8 where a > 0 and by 0.7 where a < -1 (harm): uplift from that
-    rng = np.random.default_rng(11)
-    n = 6000
+def planted_visits(seed: int, n: int, rate, convert, m):
+    """Customers whose visits ~ Poisson(rate(x) * m(x) if contacted), each visit buying with
+    chance convert(x). P(no purchase) = exp(-rate c m), so the planted uplift of "bought at least
+    once" is exp(-rate c) - exp(-rate c m). Returns X, arm, visits, y and that uplift."""
+    rng = np.random.default_rng(seed)
     X = rng.normal(size=(n, 4))
     arm = rng.choice(["none", "mail"], n)
-    rate = np.exp(0.3 + 0.5 * X[:, 1])
-    convert = 0.08 + 0.08 * (X[:, 2] > 0)
-    m = np.where(X[:, 0] > 0, 1.8, np.where(X[:, 0] < -1, 0.7, 1.0))
-    visits = rng.poisson(rate * np.where(arm == "mail", m, 1.0)).astype(float)
-    y = (rng.binomial(visits.astype(int), convert) > 0).astype(float)
-    truth = np.exp(-rate * convert) - np.exp(-rate * m * convert)
+    r, c, mult = rate(X), convert(X), m(X)
+    visits = rng.poisson(r * np.where(arm == "mail", mult, 1.0))
+    y = (rng.binomial(visits, c) > 0).astype(float)
+    return X, arm, visits.astype(float), y, np.exp(-r * c) - np.exp(-r * mult * c)
+
+
+def test_engagement_learner_recovers_a_planted_rate_multiplier() -> None:
+    # each visit converts with a customer's own chance; the contact multiplies visits by 1.8
+    # where a > 0 and by 0.7 where a < -1 (harm): uplift from that
+    X, arm, visits, y, truth = planted_visits(
+        11,
+        6000,
+        rate=lambda X: np.exp(0.3 + 0.5 * X[:, 1]),
+        convert=lambda X: 0.08 + 0.08 * (X[:, 2] > 0),
+        m=lambda X: np.where(X[:, 0] > 0, 1.8, np.where(X[:, 0] < -1, 0.7, 1.0)),
+    )
     config = UpliftConfig(num_boost_round=60, learning_rate=0.1, min_data_in_leaf=40, folds=4,
                           learners=("x_learner", "engagement"))  # fmt: skip
     fit = fit_uplift(X, arm, y, control="none", feature_names=list("abcd"), config=config,
@@ -131,25 +141,21 @@ def test_engagement_learner_recovers_a_planted_rate_multiplier() -> None:
 
 
 def test_engagement_power_link_recovers_the_planted_level_of_a_binary_outcome() -> None:
-    # visits ~ Poisson(rate * m), each visit buys with chance c: P(no purchase) = exp(-rate c m),
-    # so the planted uplift is (1 - p0) - (1 - p0)^m. Active buyers saturate: the power link
+    # the planted uplift is (1 - p0) - (1 - p0)^m. Active buyers saturate: the power link
     # recovers the level without calibration, the linear (m - 1) * p0 overstates it
-    rng = np.random.default_rng(12)
-    n = 8000
-    X = rng.normal(size=(n, 4))
-    arm = rng.choice(["none", "mail"], n)
-    rate = np.exp(0.5 + 0.6 * X[:, 1])
-    convert = 0.3 + 0.3 * (X[:, 2] > 0)
-    m = np.where(X[:, 0] > 0, 1.6, 1.1)
-    visits = rng.poisson(rate * np.where(arm == "mail", m, 1.0))
-    y = (rng.binomial(visits, convert) > 0).astype(float)
-    truth = np.exp(-rate * convert) - np.exp(-rate * m * convert)
+    X, arm, visits, y, truth = planted_visits(
+        12,
+        8000,
+        rate=lambda X: np.exp(0.5 + 0.6 * X[:, 1]),
+        convert=lambda X: 0.3 + 0.3 * (X[:, 2] > 0),
+        m=lambda X: np.where(X[:, 0] > 0, 1.6, 1.1),
+    )
     level, corr = {}, {}
     for link in ("auto", "linear"):
         config = UpliftConfig(num_boost_round=60, learning_rate=0.1, min_data_in_leaf=40, folds=4,
                               learners=("engagement",), engagement_link=link)  # fmt: skip
         fit = fit_uplift(X, arm, y, control="none", feature_names=list("abcd"), config=config,
-                         aux=visits.astype(float))  # fmt: skip
+                         aux=visits)  # fmt: skip
         model = fit.arms["mail"]
         level[link] = model.predict_raw(X).mean() / truth.mean()
         corr[link] = np.corrcoef(model.predict_raw(X), truth)[0, 1]
