@@ -207,9 +207,17 @@ def top_n(
 
 
 # --- recommenders ---------------------------------------------------------------------------
-def _buyers_in(history: History, days: float) -> np.ndarray:
-    """Distinct buyers per item in the last ``days`` days (any actor when nobody bought)."""
-    recent = history.frame.filter(pl.col("age") <= days)
+def _buyers_in(history: History, days: float, *, first_time: bool = False) -> np.ndarray:
+    """Distinct buyers per item in the last ``days`` days (any actor when nobody bought);
+    ``first_time``: only those whose first purchase (or, without purchases, first event) of
+    the item falls in that window."""
+    recent = history.frame
+    if first_time:
+        buys = recent.filter(pl.col("buy"))
+        recent = (
+            (buys if buys.height else recent).group_by("u", "i").agg(pl.col("age", "buy").max())
+        )
+    recent = recent.filter(pl.col("age") <= days)
     if recent.filter(pl.col("buy")).height > 0:
         recent = recent.filter(pl.col("buy"))
     counts = recent.group_by("i").agg(pl.col("u").n_unique().alias("n"))
@@ -219,13 +227,18 @@ def _buyers_in(history: History, days: float) -> np.ndarray:
 
 
 class PopularityRecommender:
-    """Recent best sellers: distinct buyers per item over the last ``window_days`` days."""
+    """Recent best sellers: distinct buyers per item over the last ``window_days`` days.
 
-    def __init__(self, *, window_days: float = 30.0) -> None:
+    ``first_time=True`` counts only new buyers (first purchase of the item in the window): the
+    items customers are taking up now, such as a new season's lines, rather than the staples
+    they keep re-ordering."""
+
+    def __init__(self, *, window_days: float = 30.0, first_time: bool = False) -> None:
         self.window_days = window_days
+        self.first_time = first_time
 
     def fit(self, history: History) -> PopularityRecommender:
-        counts = _buyers_in(history, self.window_days)
+        counts = _buyers_in(history, self.window_days, first_time=self.first_time)
         # a tiny all-time term breaks ties between items with equal recent sales
         self.popularity_ = counts + 1e-3 * _buyers_in(history, np.inf) / (counts.max() + 1)
         self.category_ = history.items["c"].to_numpy()

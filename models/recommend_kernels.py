@@ -54,10 +54,36 @@ def _work_buffers(n_items: int, n_ease: int, width: int, per_model: int) -> tupl
     )
 
 
+@numba.njit(cache=True, inline="always")
+def _width(orders: np.ndarray, per_model: int, own_cap: int) -> int:
+    """Candidates per user at most: the own items and the best of kNN, recent kNN, ALS and
+    each fixed order (popularity, trending)."""
+    return (3 + len(orders)) * per_model + own_cap
+
+
+@numba.njit(cache=True, inline="always")
+def _take_first(
+    order: np.ndarray, n: int, blocked: np.ndarray, taken: np.ndarray, items: np.ndarray, m: int
+) -> int:
+    """Append the first ``n`` not-bought items of ``order`` that are not already in
+    ``items[:m]``; returns the new count."""
+    size = 0
+    for i in order:
+        if size == n:
+            break
+        if not blocked[i]:
+            size += 1
+            if not taken[i]:
+                taken[i] = True
+                items[m] = i
+                m += 1
+    return m
+
+
 @numba.njit(cache=True, inline="always")  # a call per user costs as much as the work
 def _user_candidates(
     u, als_row, x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr, e_idx, e_val, e_pos, e_w,
-    pop_order, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr, o_idx, allowed, per_model, own_cap,
+    orders, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr, o_idx, allowed, per_model, own_cap,
     work, items, scores, ranks,
 ):  # type: ignore[no-untyped-def]  # fmt: skip
     """One user's candidates into ``items``, ``scores``, ``ranks`` (rows of the block's
@@ -104,16 +130,8 @@ def _user_candidates(
                 taken[i] = True
                 items[m] = i
                 m += 1
-    size = 0
-    for i in pop_order:
-        if size == per_model:
-            break
-        if not blocked[i]:
-            size += 1
-            if not taken[i]:
-                taken[i] = True
-                items[m] = i
-                m += 1
+    for g in range(len(orders)):
+        m = _take_first(orders[g], per_model, blocked, taken, items, m)
     for t in range(m):
         i = items[t]
         taken[i] = False
@@ -160,7 +178,7 @@ def block_candidates(
     e_val: np.ndarray,
     e_pos: np.ndarray,
     e_w: np.ndarray,
-    pop_order: np.ndarray,
+    orders: np.ndarray,
     pop: np.ndarray,
     a_ptr: np.ndarray,
     a_idx: np.ndarray,
@@ -180,15 +198,16 @@ def block_candidates(
     recency-decayed history on the same entries; ``s``: item-to-item similarity CSR (row =
     source item); ``e``: the history over EASE's kept items, ``e_pos`` each item's place among
     them (-1: not kept), ``e_w`` EASE's weights (row = source item, over kept items); ``uf``,
-    ``ift``: ALS user factors and the transposed item factors (row = factor); ``pop_order``:
-    allowed items by popularity, best first; ``b``: bought items (never a generated
+    ``ift``: ALS user factors and the transposed item factors (row = factor); ``orders``:
+    the allowed items best first by popularity (row 0) and by new buyers lately (row 1, a
+    generator without a signal of its own); ``b``: bought items (never a generated
     candidate); ``o``: the user's own items, most recent first; ``pop`` and ``a`` (buy-again
     CSR) the last two signals. Returns ``counts`` (candidates per row), ``items``, ``scores``
     (``knn, knn_recent, ease, als, buy_again, pop`` at each candidate) and ``ranks`` (1 = the
     row's best candidate on that signal, ties by position), all padded to a fixed width.
     """
     n_items = len(allowed)
-    width = 4 * per_model + own_cap
+    width = _width(orders, per_model, own_cap)
     n = len(users)
     items = np.full((n, width), -1, dtype=np.int64)
     scores = np.zeros((n, width, 6), dtype=np.float32)
@@ -201,7 +220,7 @@ def block_candidates(
             _als_row(uf[users[row]], ift, als_row)
             counts[row] = _user_candidates(
                 users[row], als_row, x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr,
-                e_idx, e_val, e_pos, e_w, pop_order, pop, a_ptr, a_idx, a_val, b_ptr, b_idx,
+                e_idx, e_val, e_pos, e_w, orders, pop, a_ptr, a_idx, a_val, b_ptr, b_idx,
                 o_ptr, o_idx, allowed, per_model, own_cap, work, items[row], scores[row],
                 ranks[row],
             )  # fmt: skip
@@ -329,7 +348,7 @@ def _push(best_s, best_i, sizes, lst, s, i, k):  # type: ignore[no-untyped-def] 
 @numba.njit(cache=True, parallel=True)
 def serve_lists(
     users, uf, ift, x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr, e_idx, e_val, e_pos,
-    e_w, pop_order, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr, o_idx, allowed, per_model,
+    e_w, orders, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr, o_idx, allowed, per_model,
     own_cap, pair_keys, pairs, pair_missing, item_feats, user_feats, uc_keys, uc, item_cat,
     n_cat, node, thr, value, roots_own, roots_new, k, n_chunks,
 ):  # type: ignore[no-untyped-def]  # fmt: skip
@@ -346,7 +365,7 @@ def serve_lists(
     blend's trees (users' bought items), ``roots_new`` the new-item blend's.
     """
     n_items = len(allowed)
-    width = 4 * per_model + own_cap
+    width = _width(orders, per_model, own_cap)
     n = len(users)
     n_pair, n_item, n_user, n_uc = pairs.shape[1], item_feats.shape[1], user_feats.shape[1], 2
     base_s = 1 + n_pair + n_item + n_user + n_uc
@@ -369,7 +388,7 @@ def serve_lists(
             _als_row(uf[u], ift, als_row)
             m = _user_candidates(
                 u, als_row, x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr, e_idx,
-                e_val, e_pos, e_w, pop_order, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr,
+                e_val, e_pos, e_w, orders, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr,
                 o_idx, allowed, per_model, own_cap, work, items, scores, ranks,
             )  # fmt: skip
             p_lo = np.searchsorted(pair_keys, u * n_items)

@@ -116,6 +116,31 @@ def test_popularity_counts_recent_buyers() -> None:
     ]
 
 
+def test_trending_counts_only_new_buyers() -> None:
+    """Over the last 3 days (offsets 6.5..9.5): x is re-bought by A and bought first by B, z
+    bought first by D and E, y re-bought by C only; all buyers rank x = z > y, new buyers
+    z (2) > x (1) > y (0)."""
+    ev = _events(
+        [
+            ("A", "x", 0, "purchase"),
+            ("A", "x", 8, "purchase"),
+            ("B", "x", 8, "purchase"),
+            ("C", "y", 1, "purchase"),
+            ("C", "y", 8, "purchase"),
+            ("D", "z", 9, "purchase"),
+            ("E", "z", 8.5, "purchase"),
+            ("F", "w", 8, "view"),
+        ]
+    )
+    h = build_history(ev, CUT)
+    codes = [_code(h, item) for item in "xyz"]
+    every = PopularityRecommender(window_days=3).fit(h).popularity_[codes]
+    new = PopularityRecommender(window_days=3, first_time=True).fit(h).popularity_[codes]
+    assert np.floor(every).tolist() == [2, 1, 2]
+    assert np.floor(new).tolist() == [1, 0, 2]
+    assert new[1] > 0  # the all-time tie-break keeps bought items above never-bought ones
+
+
 def test_buy_again_ranks_own_items_by_decayed_frequency() -> None:
     ev = _events(
         [
@@ -274,6 +299,11 @@ def test_candidates_hold_every_models_best_items_and_their_exact_scores() -> Non
                 have = np.sort(s[u, items[~bought[u, items]]])[::-1][:3]
                 assert np.allclose(have, eligible, rtol=1e-4, atol=1e-6)
         assert np.allclose(mine["s_buy_again"].to_numpy(), again[u, items], rtol=1e-5)
+        # and the 3 items with the most new buyers lately, from the trending source
+        trend = models.trending.popularity_
+        fresh = np.flatnonzero(allowed & ~bought[u])
+        top = np.sort(trend[fresh])[::-1][:3]
+        assert np.allclose(np.sort(trend[items[~bought[u, items]]])[::-1][:3], top)
         # rank 1 is the user's best candidate on that signal
         best = mine.filter(pl.col("r_als") == 1)["s_als"][0]
         assert best == pytest.approx(mine["s_als"].max())
