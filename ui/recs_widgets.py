@@ -94,6 +94,12 @@ def show_user_lookup(ws: Workspace, dataset: str, result: RecommendResult, key: 
             hist.select("event_time", "event_type", "name", "category"),
             hide_index=True,
             height=390,
+            column_config={
+                "event_time": st.column_config.DatetimeColumn("When", format="D MMM YYYY, HH:mm"),
+                "event_type": st.column_config.TextColumn("What", width=70),
+                "name": "Product",
+                "category": "Category",
+            },
         )
     recs = user_recommendations(result, names, user)
     with right:
@@ -105,9 +111,12 @@ def show_user_lookup(ws: Workspace, dataset: str, result: RecommendResult, key: 
                     rows.select("rank", "name", "category", "score"),
                     hide_index=True,
                     column_config={
+                        "rank": st.column_config.NumberColumn("#", width=40),
+                        "name": "Product",
+                        "category": "Category",
                         "score": st.column_config.ProgressColumn(
                             "Chance to buy", format="%.2f", min_value=0.0, max_value=1.0
-                        )
+                        ),
                     },
                 )
     top = recs.filter(pl.col("list") == "combined").sort("rank")
