@@ -359,13 +359,13 @@ def _ranked(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``_top_k``'s arrays for ``users`` (sorted codes): from the fused compiled pass
     (candidates, features, both blends, top-k; ``recommend_kernels.serve_lists``) when the
-    blends allow it, one parallel pass over every user), else candidates -> feature matrix ->
+    blends allow it (one parallel pass over every user), else candidates -> feature matrix ->
     LightGBM -> top-k per chunk."""
     from models.recommend_kernels import serve_lists
 
-    items = np.full((len(users), 3, k), -1, dtype=np.int64)
-    scores = np.zeros((len(users), 3, k), dtype=np.float64)
     if fitted.serving is None or fitted.inputs is None:
+        items = np.full((len(users), 3, k), -1, dtype=np.int64)
+        scores = np.zeros((len(users), 3, k), dtype=np.float64)
         for start in range(0, len(users), chunk_users):
             block = users[start : start + chunk_users]
             scored = _scored_candidates(fitted, block, per_model)

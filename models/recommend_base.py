@@ -96,6 +96,15 @@ class History:
     def _last_touch(self) -> pl.DataFrame:
         return self.frame.group_by("u", "i").agg(pl.col("age").min()).sort(["u", "age", "i"])
 
+    def buyers(self) -> np.ndarray:
+        """Distinct buyers per item over the whole history (any actor when nobody bought;
+        computed once: popularity and trending both break ties on it)."""
+        return self._buyers
+
+    @cached_property
+    def _buyers(self) -> np.ndarray:
+        return _buyers_in(self, np.inf)
+
     def recent_items(self, days: float) -> np.ndarray:
         """Bool per item: any event in the last ``days`` days (the items still on sale)."""
         mask = np.zeros(self.n_items, dtype=bool)
@@ -240,7 +249,7 @@ class PopularityRecommender:
     def fit(self, history: History) -> PopularityRecommender:
         counts = _buyers_in(history, self.window_days, first_time=self.first_time)
         # a tiny all-time term breaks ties between items with equal recent sales
-        self.popularity_ = counts + 1e-3 * _buyers_in(history, np.inf) / (counts.max() + 1)
+        self.popularity_ = counts + 1e-3 * history.buyers() / (counts.max() + 1)
         self.category_ = history.items["c"].to_numpy()
         return self
 
