@@ -46,43 +46,49 @@ def campaign_outcomes(
     exposures: pl.DataFrame,
     outcome: str = "purchase",
     window_days: int = 14,
+    *,
+    extra: dict[str, str] | None = None,
 ) -> pl.DataFrame:
     """``user_id, arm, sent_time, outcome`` for every exposed user.
 
     ``outcome`` is an event type (1.0 if the user had such an event in ``(sent_time, sent_time +
     window_days]``, else 0.0), ``"revenue"`` (net revenue in that window, currency) or
     ``"active_days"`` (the number of distinct days with any event in that window: engagement).
+    ``extra`` (column name -> outcome) adds more outcomes of the same window from the same pass
+    over the events.
     """
     lf = events.lazy() if isinstance(events, pl.DataFrame) else events
+    wanted = {"outcome": outcome, **(extra or {})}
     types = {"purchase", "view", "cart", "fav", "refund", "revenue", "active_days"}
-    if outcome not in types:
-        raise SpecError(
-            f"Outcome '{outcome}' is not an event type; use one of {', '.join(sorted(types))}."
-        )
+    for kind in wanted.values():
+        if kind not in types:
+            raise SpecError(
+                f"Outcome '{kind}' is not an event type; use one of {', '.join(sorted(types))}."
+            )
     window = timedelta(days=window_days)
     exp = exposures.select(USER_ID, ARM, SENT_TIME).unique(USER_ID, keep="first").lazy()
     hits = lf.join(exp.select(USER_ID, SENT_TIME), on=USER_ID).filter(
         (pl.col(EVENT_TIME) > pl.col(SENT_TIME))
         & (pl.col(EVENT_TIME) <= pl.col(SENT_TIME) + window)
     )
-    if outcome == "revenue":
-        per_user = hits.group_by(USER_ID).agg(pl.col(REVENUE).fill_null(0.0).sum().alias("outcome"))
-    elif outcome == "active_days":
-        per_user = hits.group_by(USER_ID).agg(
-            pl.col(EVENT_TIME).dt.date().n_unique().alias("outcome")
-        )
-    else:
-        per_user = (
-            hits.filter(pl.col(EVENT_TYPE).cast(pl.String) == outcome)
-            .group_by(USER_ID)
-            .agg(pl.lit(1.0).alias("outcome"))
-        )
+    per_user = hits.group_by(USER_ID).agg(
+        _outcome(kind).alias(name) for name, kind in wanted.items()
+    )
     return (
         exp.join(per_user, on=USER_ID, how="left")
-        .with_columns(pl.col("outcome").cast(pl.Float64).fill_null(0.0))
+        .with_columns(pl.col(name).cast(pl.Float64).fill_null(0.0) for name in wanted)
         .sort(USER_ID)
         .collect()
     )
+
+
+def _outcome(kind: str) -> pl.Expr:
+    """One user's outcome from their events in the window (``campaign_outcomes``)."""
+    if kind == "revenue":
+        return pl.col(REVENUE).fill_null(0.0).sum()
+    if kind == "active_days":
+        return pl.col(EVENT_TIME).dt.date().n_unique()
+    return (pl.col(EVENT_TYPE).cast(pl.String) == kind).any().cast(pl.Float64)
 
 
 def assign_holdout(

@@ -195,12 +195,11 @@ def _events_training(
     if exp.height == 0:
         raise SpecError(f"No exposures for campaign '{campaign}'.")
     sent: datetime = exp[SENT_TIME].min()  # type: ignore[assignment]  # a Datetime column
-    outcomes = campaign_outcomes(ws.events(dataset), exp, spec.outcome, spec.window_days)
-    if spec.outcome != "active_days":  # engagement in the same window, for the engagement learner
-        engaged = campaign_outcomes(ws.events(dataset), exp, "active_days", spec.window_days)
-        outcomes = outcomes.join(
-            engaged.select(USER_ID, pl.col("outcome").alias(_ENGAGEMENT)), on=USER_ID, how="left"
-        )
+    # engagement in the same window, for the engagement learner
+    engagement = {_ENGAGEMENT: "active_days"} if spec.outcome != "active_days" else None
+    outcomes = campaign_outcomes(
+        ws.events(dataset), exp, spec.outcome, spec.window_days, extra=engagement
+    )
     cutoff = sent - timedelta(microseconds=1)  # nothing from the send onwards reaches a feature
     fspec = resolve_feature_spec(ws.events(dataset), cutoff)
     feats = _feature_frame_events(ws, dataset, cutoff, fspec)

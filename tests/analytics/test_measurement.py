@@ -54,6 +54,10 @@ def test_outcomes_count_only_the_window_after_the_send() -> None:
     )
     more = pl.concat([events, again])
     assert campaign_outcomes(more, exposures, "active_days", 14)["outcome"].to_list() == [1, 0, 1]
+    # several outcomes of one window from one pass: the same figures as one call each
+    both = campaign_outcomes(more, exposures, "purchase", 14, extra={"days": "active_days"})
+    assert both["outcome"].to_list() == [0.0, 0.0, 1.0]
+    assert both["days"].to_list() == [1, 0, 1]
     with pytest.raises(SpecError, match="not an event type"):
         campaign_outcomes(events, exposures, "clicks")
 
