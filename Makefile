@@ -22,7 +22,7 @@ test: install
 check: install
 	$(PY) -m ruff format --check .
 	$(PY) -m ruff check .
-	$(PY) -m mypy analytics models services
+	$(PY) -m mypy analytics models
 
 bench: install
 	$(PY) bench/run_all.py

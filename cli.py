@@ -14,8 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from analytics.errors import AudienceLabError
-from analytics.workspace import Workspace, default_workspace_dir
+from analytics.core.errors import AudienceLabError
+from analytics.core.workspace import Workspace, default_workspace_dir
 
 Handler = Callable[[Workspace, argparse.Namespace], dict[str, Any]]
 
@@ -38,7 +38,7 @@ def _parse_map(pairs: list[str] | None) -> dict[str, str] | None:
 
 # --- verbs ------------------------------------------------------------------------------------
 def cmd_demo(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
-    from services.demo import load_demo
+    from analytics.demo.service import load_demo
 
     return load_demo(
         ws, users=args.users, seed=args.seed, truth_out=args.truth_out, progress=_stderr_progress
@@ -46,7 +46,7 @@ def cmd_demo(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_ingest(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
-    from services.datasets import ingest_path
+    from analytics.ingest.service import ingest_path
 
     return ingest_path(
         ws,
@@ -67,7 +67,7 @@ def _not_built(verb: str) -> Handler:
 
 
 def cmd_segment(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
-    from services.segmentation import SegmentSpec, ari_vs_truth, run_segmentation
+    from models.segments.service import SegmentSpec, ari_vs_truth, run_segmentation
 
     spec = SegmentSpec(k=args.k, cutoff=args.cutoff)
     result = run_segmentation(ws, args.dataset, spec, progress=_stderr_progress)
@@ -101,7 +101,7 @@ def _write_scores(df: Any, path: Path) -> Path:
 
 
 def cmd_train(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
-    from services.prediction import TrainSpec, train_predictor
+    from models.predict.service import TrainSpec, train_predictor
 
     spec = TrainSpec(target=args.target, cutoff=args.cutoff, horizon_days=args.horizon_days)
     result = train_predictor(ws, args.dataset, spec, progress=_stderr_progress)
@@ -115,7 +115,7 @@ def cmd_train(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_uplift(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
-    from services.campaigns import UpliftSpec, train_uplift
+    from models.campaigns.service import UpliftSpec, train_uplift
 
     spec = UpliftSpec(treatment=args.treatment, outcome=args.outcome, control=args.control)
     return train_uplift(ws, args.dataset, spec, progress=_stderr_progress).summary()
@@ -124,18 +124,18 @@ def cmd_uplift(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
 def cmd_score(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
     record = next((r for r in ws.list_records("model") if r.key == args.model), None)
     if record is not None and record.payload.get("kind") == "uplift":
-        from services.campaigns import score_uplift_model
+        from models.campaigns.service import score_uplift_model
 
         scores = score_uplift_model(ws, args.model, args.dataset)
     else:
-        from services.prediction import score_with_model
+        from models.predict.service import score_with_model
 
         scores = score_with_model(ws, args.model, args.dataset)
     return {"rows": scores.height, "out": str(_write_scores(scores, args.out))}
 
 
 def cmd_recommend(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
-    from services.recommendation import RecommendSpec, run_recommendations, write_recommendations
+    from models.recommend.service import RecommendSpec, run_recommendations, write_recommendations
 
     spec = RecommendSpec(cutoff=args.cutoff, k=args.k)
     result = run_recommendations(ws, args.dataset, spec, progress=_stderr_progress)
@@ -154,8 +154,8 @@ def _read_spec(path: Path) -> dict[str, Any]:
 
 
 def cmd_simulate(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
-    from analytics.campaign import campaign_from_json
-    from services.campaigns import save_campaign, simulate
+    from models.campaigns.service import save_campaign, simulate
+    from models.campaigns.simulation import campaign_from_json
 
     result = simulate(ws, args.dataset, campaign_from_json(_read_spec(args.spec)), _stderr_progress)
     save_campaign(ws, args.dataset, result)
@@ -163,8 +163,8 @@ def cmd_simulate(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_export(ws: Workspace, args: argparse.Namespace) -> dict[str, Any]:
-    from analytics.export import export_from_json
-    from services.campaigns import export_campaign
+    from models.campaigns.export import export_from_json
+    from models.campaigns.service import export_campaign
 
     spec = export_from_json(_read_spec(args.spec))
     return export_campaign(ws, args.dataset, spec, out=args.out).summary()

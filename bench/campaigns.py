@@ -32,8 +32,10 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analytics.audience import AudienceSpec  # noqa: E402
-from analytics.campaign import (  # noqa: E402
+from analytics.core.workspace import Workspace  # noqa: E402
+from bench.hillstrom import hillstrom_frame  # noqa: E402
+from models.campaigns.audience import AudienceSpec  # noqa: E402
+from models.campaigns.simulation import (  # noqa: E402
     CampaignSpec,
     EffectModel,
     compare_strategies,
@@ -41,8 +43,6 @@ from analytics.campaign import (  # noqa: E402
     rank_users,
     simulate_campaign,
 )
-from analytics.workspace import Workspace  # noqa: E402
-from bench.hillstrom import hillstrom_frame  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "campaigns.json"
 
@@ -62,8 +62,8 @@ def _cli(ws: Path, *args: str) -> dict:
 
 def demo_targets(users: int, seed: int = 7) -> dict:
     """Qini vs truth, top-30% incremental conversions vs truth, uplift vs propensity profit."""
-    from services.campaigns import UpliftSpec, campaign_frame, train_uplift
-    from services.demo import load_demo
+    from analytics.demo.service import load_demo
+    from models.campaigns.service import UpliftSpec, campaign_frame, train_uplift
 
     ws = Workspace(Path(tempfile.mkdtemp()) / "ws")
     t0 = time.perf_counter()
@@ -125,7 +125,7 @@ def demo_targets(users: int, seed: int = 7) -> dict:
 
 
 def result_harm(ws: Workspace, model_id: str) -> list[dict]:
-    from services.campaigns import uplift_card
+    from models.campaigns.service import uplift_card
 
     return uplift_card(ws, model_id)["arms"]["treatment"]["harm"]
 
@@ -178,7 +178,7 @@ def hillstrom_cli(rows: int, held_out: int) -> dict:
         )
         via = "cli score"
     except RuntimeError as err:  # the score verb belongs to the predictions work
-        from services.campaigns import score_uplift_model
+        from models.campaigns.service import score_uplift_model
 
         frame = score_uplift_model(Workspace(ws), up["model"], "hillstrom_new")
         frame.write_csv(out)

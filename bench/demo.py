@@ -20,7 +20,7 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analytics.demo import USER_TYPES, DemoSpec, DemoStore, generate_demo  # noqa: E402
+from analytics.demo.generator import USER_TYPES, DemoSpec, DemoStore, generate_demo  # noqa: E402
 
 OUT = ROOT / "bench" / "out" / "demo.json"
 

@@ -5,9 +5,11 @@
 On the demo store (``--users`` customers, about 60 events each) and, when ``../shared/data`` is
 there, on Online Retail, CDNOW and the Taobao sample, times:
 
-- ``features``: ``analytics.features.build_user_features`` (every column) at the default cutoff;
-- ``rfm``: ``analytics.rfm.rfm_table``;
-- ``overview``: ``analytics.overview.store_overview`` (KPIs, trend, cohorts, funnel, RFM groups);
+- ``features``: ``analytics.features.user_features.build_user_features``
+  (every column) at the default cutoff;
+- ``rfm``: ``analytics.features.rfm.rfm_table``;
+- ``overview``: ``analytics.overview.kpis.store_overview``
+  (KPIs, trend, cohorts, funnel, RFM groups);
 - ``pandas_peer``: a straightforward pandas groupby computing only the RFM core and the per-window
   event counts (a fraction of our columns), as a yardstick.
 
@@ -30,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 
 import polars as pl  # noqa: E402
 
-from analytics.features import build_user_features, default_cutoff  # noqa: E402
-from analytics.overview import store_overview  # noqa: E402
-from analytics.rfm import rfm_table  # noqa: E402
+from analytics.features.rfm import rfm_table  # noqa: E402
+from analytics.features.user_features import build_user_features, default_cutoff  # noqa: E402
+from analytics.overview.kpis import store_overview  # noqa: E402
 
 
 def timed(fn: Callable[[], Any]) -> tuple[Any, float, float]:
@@ -90,7 +92,7 @@ def _row(data: str, step: str, events: pl.DataFrame, wall: float, cpu: float, sh
 
 
 def datasets(users: int, skip_real: bool) -> dict[str, pl.DataFrame]:
-    from analytics.demo import DemoSpec, generate_demo
+    from analytics.demo.generator import DemoSpec, generate_demo
 
     out = {"demo": generate_demo(DemoSpec(users=users)).events}
     if skip_real:

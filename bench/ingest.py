@@ -9,7 +9,8 @@ own subprocess so that each peak RSS (the worker's own ``ru_maxrss``) is its alo
 times interleaved (``--repeat``; the run with the median wall time is reported, every wall
 time is kept in ``all_seconds``), after the generated file is synced to disk:
 
-- ``ours``: ``analytics.ingest.ingest_file`` (detection, mapping, parsing, rejects, items, report);
+- ``ours``: ``analytics.ingest.pipeline.ingest_file``
+  (detection, mapping, parsing, rejects, items, report);
 - ``pandas``: the same parsing, cleaning, item table and report written plainly with pandas
   (default ``read_csv`` engine, ids as text like ours);
 - ``polars_read``: a bare ``pl.read_csv`` / ``pl.read_parquet`` (no cleaning at all).
@@ -85,7 +86,7 @@ def generate(rows: int, folder: Path, formats: list[str], seed: int = 0) -> dict
 # Each worker returns the frame it built; its size is measured after the clock has stopped
 # (``frame_bytes`` reads every String column's lengths: a measurement, not part of the work).
 def work_ours(path: Path):
-    from analytics.ingest import ingest_file
+    from analytics.ingest.pipeline import ingest_file
 
     result = ingest_file(path)
     assert result.report["rows_rejected"] == 0
@@ -200,7 +201,7 @@ def worker(kind: str, path: Path) -> None:
     if kind == "pandas":
         import pandas  # noqa: F401
     if kind == "ours":
-        import analytics.ingest  # noqa: F401
+        import analytics.ingest.pipeline  # noqa: F401
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     start, start_cpu = time.perf_counter(), _cpu_seconds()
     work = {"ours": work_ours, "pandas": work_pandas, "polars_read": work_polars_read}[kind]

@@ -31,11 +31,11 @@ ROOT = Path(__file__).resolve().parents[1]
 # run as a script, sys.path[0] is bench/, where bench/umap.py would shadow umap-learn
 sys.path[0] = str(ROOT)
 
-from analytics.features import to_utc  # noqa: E402
-from analytics.workspace import Workspace  # noqa: E402
+from analytics.core.workspace import Workspace  # noqa: E402
+from analytics.features.user_features import to_utc  # noqa: E402
 from bench._data import DATA  # noqa: E402
-from models.baselines import BetaGeo, repeat_summary  # noqa: E402
-from services.prediction import TrainSpec, train_predictor  # noqa: E402
+from models.predict.baselines import BetaGeo, repeat_summary  # noqa: E402
+from models.predict.service import TrainSpec, train_predictor  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 
@@ -46,11 +46,11 @@ def _log(msg: str) -> None:
 
 def _ingest(ws: Workspace, path: Path, name: str, **kw) -> str:
     """Ingest through the product's own ingest; the bench's raw reader only as a fallback."""
-    from services.datasets import ingest_path
+    from analytics.ingest.service import ingest_path
 
     try:
         ingest_path(ws, path, name=name, **kw)
-        return "services.datasets.ingest_path"
+        return "analytics.ingest.service.ingest_path"
     except Exception as err:  # report and fall back so the predictor figures still come out
         _log(f"ingest of {path.name} failed ({err}); using bench/_data.py")
         from bench import _data
@@ -170,7 +170,7 @@ def bench_taobao(ws: Workspace) -> dict:
 
 
 def bench_demo(ws: Workspace, users: int) -> dict:
-    from services.demo import load_demo
+    from analytics.demo.service import load_demo
 
     load_demo(ws, users=users)
     load, c0, t0 = _load(), _cpu(), time.perf_counter()

@@ -4,7 +4,7 @@
                                         [--no-seq] [--serve-users 100000]
                                         [--out bench/out/recommend.json]
 
-Datasets go through the product's own ingest (``services.datasets.ingest_path``) into a
+Datasets go through the product's own ingest (``analytics.ingest.service.ingest_path``) into a
 temporary workspace. Splits:
 
 - Online Retail: history up to 2011-09-09, purchases over the next 91 days, users who bought both
@@ -34,8 +34,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from analytics.workspace import Workspace
-from models.recommend import (
+from analytics.core.workspace import Workspace
+from models.recommend.pipeline import (
     RecommendConfig,
     evaluate_recommenders,
     fit_recommender,
@@ -52,7 +52,7 @@ def _log(msg: str) -> None:
 
 def _events(name: str, ws: Workspace, demo_users: int) -> tuple[pl.DataFrame, date, float]:
     """(events, cutoff, horizon days) of one benchmark dataset."""
-    from services.datasets import ingest_path
+    from analytics.ingest.service import ingest_path
 
     if name == "online_retail":
         ingest_path(ws, DATA / "online_retail" / "online_retail.parquet", name=name)
@@ -60,7 +60,7 @@ def _events(name: str, ws: Workspace, demo_users: int) -> tuple[pl.DataFrame, da
     if name == "taobao":
         ingest_path(ws, DATA / "taobao" / "taobao_users_head.csv", name=name)
         return ws.events(name).collect(), date(2017, 12, 1), 2.0
-    from analytics.demo import DemoSpec, generate_demo
+    from analytics.demo.generator import DemoSpec, generate_demo
 
     store = generate_demo(DemoSpec(users=demo_users, seed=7))
     events = pl.concat([store.events, store.future.select(store.events.columns)], how="vertical")
@@ -90,7 +90,7 @@ def _speed(users: int, k: int = 10) -> dict[str, float]:
     generator left without events are not served, so the time is also scaled to exactly
     ``users``. Wall and process CPU seconds (all threads) are reported side by side, with the
     load average, because the machine is shared."""
-    from analytics.demo import DemoSpec, generate_demo
+    from analytics.demo.generator import DemoSpec, generate_demo
 
     store = generate_demo(DemoSpec(users=users, seed=11))
     last_day = date.fromordinal(store.history_end.date().toordinal() - 1)

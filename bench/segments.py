@@ -32,10 +32,10 @@ import polars as pl
 # run as a script, sys.path[0] is bench/, where this very file would shadow umap-learn
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from analytics.features import to_utc  # noqa: E402
-from analytics.schema import EVENT_TIME, EVENT_TYPE, REVENUE, USER_ID  # noqa: E402
-from analytics.workspace import Workspace  # noqa: E402
-from services.segmentation import SegmentSpec, ari_vs_truth, run_segmentation  # noqa: E402
+from analytics.core.schema import EVENT_TIME, EVENT_TYPE, REVENUE, USER_ID  # noqa: E402
+from analytics.core.workspace import Workspace  # noqa: E402
+from analytics.features.user_features import to_utc  # noqa: E402
+from models.segments.service import SegmentSpec, ari_vs_truth, run_segmentation  # noqa: E402
 
 RETAIL = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail"
 RETAIL_CUTOFF = date(2011, 9, 9)
@@ -116,7 +116,7 @@ def _progress(fraction: float, message: str) -> None:
 
 
 def demo_bench(ws: Workspace, users: int, spec: SegmentSpec) -> dict:
-    from services.demo import load_demo
+    from analytics.demo.service import load_demo
 
     if not ws.has_dataset("demo"):
         load_demo(ws, users=users, seed=7, progress=_progress)
@@ -130,7 +130,7 @@ def retail_bench(ws: Workspace, spec: SegmentSpec) -> dict | None:
     if not path.exists():
         return None
     if not ws.has_dataset("online_retail"):
-        from services.datasets import ingest_path
+        from analytics.ingest.service import ingest_path
 
         ingest_path(ws, path, name="online_retail", progress=_progress)
     start = to_utc(RETAIL_CUTOFF)

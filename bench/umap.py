@@ -22,7 +22,7 @@ import numpy as np
 # run as a script, sys.path[0] is bench/, where this very file would shadow umap-learn
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from models.projection import ProjectionSpec, map_trustworthiness, project_2d  # noqa: E402
+from models.segments.projection import ProjectionSpec, map_trustworthiness, project_2d  # noqa: E402
 
 
 def synthetic_embeddings(n: int, dims: int, clusters: int = 12, seed: int = 0) -> np.ndarray:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from services.datasets import ingest_path
+from analytics.ingest.service import ingest_path
 from ui import state
 from ui.progress import progress_bar
 from ui.widgets import (

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from analytics.rfm import RFM_RULES
-from analytics.schema import Shape
+from analytics.core.schema import Shape
+from analytics.features.rfm import RFM_RULES
 from ui import cache, state
 from ui.charts_overview import (
     TREND_METRICS,

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from analytics.features import feature_labels
-from analytics.schema import Shape
-from services.prediction import (
+from analytics.core.schema import Shape
+from analytics.features.user_features import feature_labels
+from models.predict.service import (
     TrainSpec,
     customer_view,
     load_card,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics.errors import AudienceLabError
-from analytics.rfm import RFM_RULES
-from services.segmentation import SegmentSpec, run_segmentation, save_audience
+from analytics.core.errors import AudienceLabError
+from analytics.features.rfm import RFM_RULES
+from models.segments.service import SegmentSpec, run_segmentation, save_audience
 from ui import state
 from ui.cache import cached_segmentation, map_frame
 from ui.charts_segments import (

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from analytics.demo import DemoSpec, DemoStore, generate_demo
-from analytics.workspace import Workspace
+from analytics.core.workspace import Workspace
+from analytics.demo.generator import DemoSpec, DemoStore, generate_demo
 
 SMALL_DEMO_USERS = 1_500
 SMALL_DEMO_SEED = 7
@@ -35,7 +35,7 @@ def demo_workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspa
 
     Shared by the tests of a process: read from it, do not write into dataset ``demo``.
     """
-    from services.demo import load_demo
+    from analytics.demo.service import load_demo
 
     ws = Workspace(tmp_path_factory.mktemp("demo_workspace") / "workspace")
     load_demo(ws, users=SMALL_DEMO_USERS, seed=SMALL_DEMO_SEED)

@@ -13,9 +13,9 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from analytics.audience import AudienceInputs, AudienceSpec
-from analytics.schema import EVENT_TIME
-from analytics.workspace import Workspace
+from analytics.core.schema import EVENT_TIME
+from analytics.core.workspace import Workspace
+from models.campaigns.audience import AudienceInputs, AudienceSpec
 
 __all__ = [
     "MAX_MAP_POINTS",
@@ -77,8 +77,8 @@ def rejects_csv(_ws: Workspace, dataset: str, fingerprint: str) -> bytes:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def store_overview(_ws: Workspace, dataset: str, fingerprint: str, active_days: int = 28):
-    """KPIs, trend, cohorts, funnel and RFM groups of a dataset (``analytics.overview``)."""
-    from analytics.overview import store_overview as compute
+    """KPIs, trend, cohorts, funnel and RFM groups of a dataset (``analytics.overview.kpis``)."""
+    from analytics.overview.kpis import store_overview as compute
 
     return compute(_ws.events(dataset), active_days=active_days)
 
@@ -89,7 +89,7 @@ def store_overview(_ws: Workspace, dataset: str, fingerprint: str, active_days: 
 @st.cache_data(show_spinner=False, max_entries=8)
 def cached_segmentation(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> Any:
     """The persisted segmentation (``stamp`` = the run record's time, so a rerun refreshes it)."""
-    from services.segmentation import load_segmentation
+    from models.segments.service import load_segmentation
 
     return load_segmentation(_ws, dataset)
 
@@ -126,7 +126,7 @@ def _recs_stamp(ws: Workspace, dataset: str) -> str:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _recommendations(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> Any:
-    from services.recommendation import load_recommendations
+    from models.recommend.service import load_recommendations
 
     return load_recommendations(_ws, dataset)
 
@@ -139,7 +139,7 @@ def recommendations(ws: Workspace, dataset: str) -> Any:
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def _item_names(_ws: Workspace, dataset: str, fingerprint: str) -> pl.DataFrame:
-    from services.recommendation import item_names as names
+    from models.recommend.service import item_names as names
 
     return names(_ws, dataset)
 
@@ -161,7 +161,7 @@ def _campaign_stamp(ws: Workspace, dataset: str) -> str:
 
 @st.cache_data(show_spinner="Loading segments, scores and lists…", max_entries=8)
 def _audience_inputs(_ws: Workspace, dataset: str, stamp: str) -> AudienceInputs:
-    from services.campaigns import audience_inputs as load
+    from models.campaigns.service import audience_inputs as load
 
     return load(_ws, dataset)
 
@@ -175,7 +175,7 @@ def audience_inputs(ws: Workspace, dataset: str) -> AudienceInputs:
 def _audience_preview(
     _ws: Workspace, dataset: str, stamp: str, spec_json: str, _spec: AudienceSpec
 ) -> Any:
-    from services.campaigns import preview_audience
+    from models.campaigns.service import preview_audience
 
     return preview_audience(_ws, dataset, _spec, audience_inputs(_ws, dataset))
 

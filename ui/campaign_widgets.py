@@ -15,12 +15,12 @@ import polars as pl
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from analytics.audience import AttributeFilter, AudienceInputs, AudienceSpec, ScoreBand
-from analytics.audience import spec_to_dict as to_dict
-from analytics.campaign import CampaignSpec, Offer
-from analytics.export import ExportSpec
-from analytics.workspace import Workspace
-from services import campaigns as svc
+from analytics.core.workspace import Workspace
+from models.campaigns import service as svc
+from models.campaigns.audience import AttributeFilter, AudienceInputs, AudienceSpec, ScoreBand
+from models.campaigns.audience import spec_to_dict as to_dict
+from models.campaigns.export import ExportSpec
+from models.campaigns.simulation import CampaignSpec, Offer
 from ui import cache
 from ui import charts_campaigns as charts
 from ui.progress import progress_bar

@@ -9,9 +9,9 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from analytics.features import describe_feature
-from analytics.segments import SegmentProfile
-from services.segmentation import SegmentationResult
+from analytics.features.user_features import describe_feature
+from models.segments.clustering import SegmentProfile
+from models.segments.service import SegmentationResult
 from ui.chart_style import PEER, RFM_COLORS, SEGMENT_PALETTE
 
 __all__ = [

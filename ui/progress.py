@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from analytics.progress import Progress
+from analytics.core.progress import Progress
 
 __all__ = ["progress_bar"]
 

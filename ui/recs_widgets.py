@@ -5,8 +5,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from analytics.workspace import Workspace
-from services.recommendation import (
+from analytics.core.workspace import Workspace
+from models.recommend.service import (
     RecommendResult,
     RecommendSpec,
     run_recommendations,

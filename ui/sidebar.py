@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from analytics.errors import AudienceLabError
-from analytics.workspace import DatasetInfo, Workspace
-from services.demo import ensure_demo, load_demo
+from analytics.core.errors import AudienceLabError
+from analytics.core.workspace import DatasetInfo, Workspace
+from analytics.demo.service import ensure_demo, load_demo
 from ui import state
 from ui.progress import progress_bar
 from ui.widgets import demo_users_override, show_dataset_facts

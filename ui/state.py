@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from analytics.workspace import Workspace, default_workspace_dir
+from analytics.core.workspace import Workspace, default_workspace_dir
 
 WORKSPACE_DIR = "workspace_dir"
 DATASET = "dataset"

@@ -16,13 +16,13 @@ from typing import Any
 
 import streamlit as st
 
-from analytics.errors import AudienceLabError
-from analytics.ingest import Detection
-from analytics.mapping import MAPPABLE, auto_map
-from analytics.schema import Shape
-from analytics.workspace import DatasetInfo, Workspace
-from services.datasets import dataset_name_for, detect
-from services.demo import load_demo
+from analytics.core.errors import AudienceLabError
+from analytics.core.schema import Shape
+from analytics.core.workspace import DatasetInfo, Workspace
+from analytics.demo.service import load_demo
+from analytics.ingest.mapping import MAPPABLE, auto_map
+from analytics.ingest.pipeline import Detection
+from analytics.ingest.service import dataset_name_for, detect
 from ui import cache, charts_data, state
 from ui.progress import progress_bar
 

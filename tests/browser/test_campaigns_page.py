@@ -10,7 +10,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from analytics.workspace import Workspace
+from analytics.core.workspace import Workspace
 from tests.browser.conftest import AppServer, open_page, save_screenshot, wait_for_app
 
 pytestmark = pytest.mark.browser

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from analytics.workspace import Workspace
+from analytics.core.workspace import Workspace
 from tests.browser.conftest import (
     AppServer,
     metric_value,

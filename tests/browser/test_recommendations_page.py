@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from analytics.workspace import Workspace
-from services.recommendation import RecommendSpec, load_recommendations, run_recommendations
+from analytics.core.workspace import Workspace
+from models.recommend.service import RecommendSpec, load_recommendations, run_recommendations
 from tests.browser.conftest import AppServer, open_page, save_screenshot, wait_for_charts
 
 pytestmark = pytest.mark.browser

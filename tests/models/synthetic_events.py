@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 
-from analytics.schema import EVENTS_SCHEMA
+from analytics.core.schema import EVENTS_SCHEMA
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 END = START + timedelta(days=120)

@@ -7,7 +7,7 @@ from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
-from analytics.workspace import Workspace
+from analytics.core.workspace import Workspace
 from ui import state
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.workspace import Workspace
-from models.uplift import UpliftConfig
+from analytics.core.workspace import Workspace
+from models.campaigns.uplift import UpliftConfig
 from tests.pages.apptest import metric, open_page
 from ui import state
 from ui.campaign_widgets import _LEARNER_NAMES
@@ -21,8 +21,8 @@ TINY = UpliftConfig(num_boost_round=30, learning_rate=0.2, min_data_in_leaf=30, 
 
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    from services.campaigns import UpliftSpec, train_uplift
-    from services.demo import load_demo
+    from analytics.demo.service import load_demo
+    from models.campaigns.service import UpliftSpec, train_uplift
 
     ws = Workspace(tmp_path_factory.mktemp("campaigns_page") / "ws")
     load_demo(ws, users=800, seed=5)
@@ -73,8 +73,8 @@ def test_audience_numbers_uplift_card_and_full_flow(ws: Workspace) -> None:
 
 
 def test_reopen_a_saved_campaign(ws: Workspace) -> None:
-    from analytics.campaign import CampaignSpec, Offer
-    from services.campaigns import save_campaign, simulate
+    from models.campaigns.service import save_campaign, simulate
+    from models.campaigns.simulation import CampaignSpec, Offer
 
     spec = CampaignSpec(name="reopen_me", offer=Offer(discount_pct=25), depth_pct=20, draws=50)
     save_campaign(ws, "demo", simulate(ws, "demo", spec))

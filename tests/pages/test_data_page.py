@@ -14,8 +14,8 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.workspace import Workspace
-from services.datasets import ingest_path
+from analytics.core.workspace import Workspace
+from analytics.ingest.service import ingest_path
 from tests.pages.apptest import metric, open_page
 from ui import state
 

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.schema import Shape
-from analytics.workspace import Workspace
+from analytics.core.schema import Shape
+from analytics.core.workspace import Workspace
 from tests.pages.apptest import metric, open_page
 from ui import state
 

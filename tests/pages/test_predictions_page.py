@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.workspace import Workspace
-from services.prediction import TrainSpec, train_predictor
+from analytics.core.workspace import Workspace
+from models.predict.service import TrainSpec, train_predictor
 from tests.pages.apptest import open_page
 
 ROOT = Path(__file__).resolve().parents[2]

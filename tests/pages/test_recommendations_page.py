@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.workspace import Workspace
-from services.demo import load_demo
-from services.recommendation import RecommendSpec, run_recommendations
+from analytics.core.workspace import Workspace
+from analytics.demo.service import load_demo
+from models.recommend.service import RecommendSpec, run_recommendations
 from tests.pages.apptest import open_page
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.workspace import Workspace
+from analytics.core.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = str(ROOT / "app.py")

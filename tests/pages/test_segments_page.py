@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from analytics.demo import DemoStore
-from analytics.workspace import Workspace
-from services.segmentation import SegmentSpec, run_segmentation
+from analytics.core.workspace import Workspace
+from analytics.demo.generator import DemoStore
+from models.segments.service import SegmentSpec, run_segmentation
+from tests.models.segments.test_service import store_demo
 from tests.pages.apptest import open_page
-from tests.services.test_segmentation import store_demo
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,397 @@
+"""Column auto-mapping: which source column is the user, the time, the event type ... and the shape.
+
+Names are matched against ``schema.COLUMN_SYNONYMS`` (English and Chinese); values confirm or
+veto a name (a 'date' column must parse as time) and map columns whose names say nothing (a
+file without header, like CDNOW). Every choice carries a confidence in 0..1 the UI shows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+import polars as pl
+
+from analytics.core.schema import (
+    ARM,
+    CAMPAIGN_ID,
+    CATEGORY,
+    COLUMN_SYNONYMS,
+    EVENT_TIME,
+    EVENT_TYPE,
+    EVENT_TYPE_SYNONYMS,
+    ITEM_ID,
+    ITEM_NAME,
+    ORDER_ID,
+    PRICE,
+    QUANTITY,
+    REVENUE,
+    SENT_TIME,
+    USER_ID,
+    Shape,
+)
+from analytics.ingest.readers import normalize_name
+
+__all__ = [
+    "MAPPABLE",
+    "ColumnMapping",
+    "TimeFormat",
+    "auto_map",
+    "infer_time_format",
+    "map_side_table",
+]
+
+# canonical fields a source column can be mapped to, per shape
+EVENT_FIELDS = (USER_ID, EVENT_TIME, EVENT_TYPE, ITEM_ID, CATEGORY, QUANTITY, PRICE, REVENUE)
+MAPPABLE: dict[str, tuple[str, ...]] = {
+    Shape.EVENTS: (*EVENT_FIELDS, ORDER_ID, ITEM_NAME),
+    Shape.TRANSACTIONS: (*EVENT_FIELDS, ORDER_ID, ITEM_NAME),
+    Shape.CUSTOMERS: (USER_ID,),
+    "exposures": (USER_ID, CAMPAIGN_ID, ARM, SENT_TIME),
+    "users": (USER_ID,),
+}
+NUMERIC_FIELDS = (QUANTITY, PRICE, REVENUE)
+TIME_FIELDS = (EVENT_TIME, SENT_TIME)
+
+# --- time formats -------------------------------------------------------------------------------
+_TIMES = ("", " %H:%M", " %H:%M:%S", " %H:%M:%S%.f")
+_ISO_FORMATS = (
+    *(f"%Y-%m-%d{t}" for t in _TIMES),
+    *(f"%Y-%m-%dT{t[1:]}" for t in _TIMES[1:]),
+    *(f"%Y-%m-%dT%H:%M:%S%.f{z}" for z in ("%#z", "%z")),
+    *(f"%Y-%m-%d %H:%M:%S%.f{z}" for z in ("%#z", "%z")),
+    *(f"%Y/%m/%d{t}" for t in _TIMES),
+    *(f"%Y.%m.%d{t}" for t in _TIMES),
+    "%Y%m%d",
+    "%Y%m%d%H%M%S",
+    *(f"%Y年%m月%d日{t}" for t in _TIMES),
+    "%d %b %Y",
+    "%d %B %Y",
+    "%b %d, %Y",
+    "%B %d, %Y",
+    "%d-%b-%Y",
+    "%d-%b-%y",
+    "%d-%b-%Y %H:%M",
+    "%a, %d %b %Y %H:%M:%S %z",
+)
+# (day-first, month-first) pairs: a value like 03/04/2011 parses both ways
+_DAY_MONTH_PAIRS = tuple(
+    (f"%d{s}%m{s}{y}{t}", f"%m{s}%d{s}{y}{t}")
+    for s in ("/", "-", ".")
+    for y in ("%Y", "%y")
+    for t in _TIMES
+)
+_DIGITS = re.compile(r"^\d+(\.\d+)?$")
+
+
+@dataclass(frozen=True)
+class TimeFormat:
+    """How a column holds time. ``formats`` has two entries (day-first, month-first) when the
+    sample cannot tell day/month order apart."""
+
+    kind: str  # native | date | epoch_s | epoch_ms | epoch_us | text
+    formats: tuple[str, ...] = ()
+    share: float = 1.0  # share of sample values that parse
+    integral: bool = False  # epochs written as whole numbers
+
+    @property
+    def ambiguous(self) -> bool:
+        return self.kind == "text" and len(self.formats) == 2
+
+    def describe(self) -> str:
+        if self.kind == "text":
+            return " or ".join(self.formats)
+        return {"epoch_s": "epoch seconds", "epoch_ms": "epoch milliseconds"}.get(
+            self.kind, self.kind
+        )
+
+
+def infer_time_format(values: pl.Series) -> TimeFormat | None:
+    """The time format that parses most of ``values`` (a sample), or ``None`` (not a time)."""
+    if values.dtype == pl.Date:
+        return TimeFormat("date")
+    if isinstance(values.dtype, pl.Datetime):
+        return TimeFormat("native")
+    if values.dtype.is_numeric():
+        return _epoch_format(values.drop_nulls())
+    if values.dtype != pl.String:
+        return None
+    text = values.drop_nulls().str.strip_chars()
+    text = text.filter(text != "")
+    if text.len() == 0:
+        return None
+    digits = text.filter(text.str.contains(r"^\d+(\.\d+)?$"))
+    if digits.len() >= 0.5 * text.len():
+        numeric_share = digits.len() / text.len()
+        whole = digits.str.len_chars().max()
+        if whole in (8, 14) and not digits.str.contains(".", literal=True).any():
+            fmt = "%Y%m%d" if whole == 8 else "%Y%m%d%H%M%S"
+            share = _share(digits, fmt)
+            if share >= 0.95:
+                return TimeFormat("text", (fmt,), share * numeric_share)
+        epoch = _epoch_format(digits.cast(pl.Float64, strict=False).drop_nulls())
+        return replace(epoch, share=numeric_share) if epoch else None
+    best: tuple[str, ...] | None = None
+    best_share = 0.0
+    for fmt in _ISO_FORMATS:
+        share = _share(text, fmt)
+        if share > best_share:
+            best, best_share = (fmt,), share
+        if share == 1.0:
+            break
+    if best_share < 1.0:
+        for day_first, month_first in _DAY_MONTH_PAIRS:
+            d, m = _share(text, day_first), _share(text, month_first)
+            if max(d, m) > best_share:
+                best_share = max(d, m)
+                best = (
+                    (day_first, month_first) if d == m else (day_first if d > m else month_first,)
+                )
+    if best is None or best_share < 0.5:
+        return None
+    return TimeFormat("text", best, best_share)
+
+
+def _share(text: pl.Series, fmt: str) -> float:
+    try:
+        parsed = text.str.to_datetime(fmt, strict=False)
+    except Exception:  # a format chrono rejects outright
+        return 0.0
+    return _float(parsed.is_not_null().mean())
+
+
+def _epoch_format(numbers: pl.Series) -> TimeFormat | None:
+    if numbers.len() == 0:
+        return None
+    numbers = numbers.cast(pl.Float64)
+    low, high = numbers.min(), numbers.max()
+    for kind, scale in (("epoch_s", 1), ("epoch_ms", 1e3), ("epoch_us", 1e6)):
+        # 1973 .. 2096: wide enough for any shop, narrow enough not to take ids for times
+        if 1e8 * scale <= low and high <= 4e9 * scale:  # type: ignore[operator]
+            return TimeFormat(kind, integral=bool((numbers == numbers.round()).all()))
+    return None
+
+
+# --- column profiles ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Profile:
+    name: str
+    time: TimeFormat | None
+    numeric: float  # share of values that are numbers
+    integral: bool  # every number is whole
+    leading_zeros: bool  # ids like 00042
+    max_abs: float
+    median: float
+    event_words: float  # share of values in the event-type vocabulary
+    unique: int
+    non_null: int
+    decimals: bool  # values written with a decimal point
+
+
+def _profile(name: str, values: pl.Series) -> _Profile:
+    non_null = values.drop_nulls()
+    n = non_null.len()
+    if values.dtype.is_numeric():
+        numbers = non_null.cast(pl.Float64)
+        text = None
+        numeric = 1.0 if n else 0.0
+        decimals = values.dtype.is_float() and bool((numbers != numbers.round()).any())
+    else:
+        text = non_null.cast(pl.String).str.strip_chars()
+        numbers = text.str.replace_all(r"^[$£€¥￥]|,", "").cast(pl.Float64, strict=False)
+        numeric = float(numbers.is_not_null().sum() / n) if n else 0.0
+        decimals = bool(text.str.contains(r"^-?[\d,]*\.\d+$").any())
+        numbers = numbers.drop_nulls()
+    integral = bool(numbers.len() and (numbers == numbers.round()).all())
+    words = 0.0
+    if text is not None and n:
+        words = _float(text.str.to_lowercase().is_in(list(EVENT_TYPE_SYNONYMS)).mean())
+    return _Profile(
+        name=name,
+        time=infer_time_format(values),
+        numeric=numeric,
+        integral=integral,
+        leading_zeros=bool(text is not None and text.str.contains(r"^0\d").any()),
+        max_abs=_float(numbers.abs().max()),
+        median=_float(numbers.median()),
+        event_words=words,
+        unique=non_null.n_unique() if n else 0,
+        non_null=n,
+        decimals=decimals,
+    )
+
+
+def _float(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else 0.0
+
+
+# --- mapping --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ColumnMapping:
+    """The detected shape and mapping (canonical -> source) with a confidence per field."""
+
+    shape: Shape
+    mapping: dict[str, str]
+    confidence: dict[str, float]
+    time_format: TimeFormat | None
+    warnings: list[str]
+
+
+def _name_score(name: str, canonical: str) -> float:
+    norm = normalize_name(name)
+    synonyms = COLUMN_SYNONYMS.get(canonical, ())
+    if not norm:
+        return 0.0
+    if norm == normalize_name(canonical) or norm in synonyms[:3]:
+        return 1.0
+    if norm in synonyms:
+        return 0.9
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", str(name)).lower()
+    tokens = [t for t in re.split(r"[^0-9a-z\u4e00-\u9fff]+", spaced) if t]
+    for syn in synonyms:
+        if len(syn) >= 3 and syn.isascii() and (syn in tokens or norm.startswith(syn)):
+            return 0.6
+        if not syn.isascii() and syn in norm:
+            return 0.7
+    return 0.0
+
+
+def _value_fit(canonical: str, p: _Profile) -> float:
+    """How well a column's values fit a canonical field: 1 fits, 0 vetoes."""
+    if p.non_null == 0:
+        return 0.5
+    if canonical in TIME_FIELDS:
+        return p.time.share if p.time else 0.0
+    if canonical in NUMERIC_FIELDS:
+        return p.numeric if p.numeric >= 0.5 else 0.0  # a few unreadable values are rejects
+    if canonical == EVENT_TYPE:
+        return 1.0 if p.event_words >= 0.5 or p.unique <= 50 else 0.2
+    return 1.0
+
+
+def auto_map(sample: pl.DataFrame, *, shape: Shape | str | None = None) -> ColumnMapping:
+    """Map the columns of ``sample`` (a few hundred rows) and detect the shape."""
+    profiles = {c: _profile(c, sample.get_column(c)) for c in sample.columns}
+    mapping, confidence = _map_by_name(profiles, MAPPABLE[Shape.EVENTS])
+    warnings: list[str] = []
+    _map_by_value(profiles, mapping, confidence, warnings)
+    detected = _detect_shape(mapping, confidence, profiles)
+    chosen = Shape(shape) if shape else detected
+    if chosen == Shape.CUSTOMERS:  # only a user id named as such; values alone prove nothing
+        mapping = {k: v for k, v in mapping.items() if k == USER_ID and confidence[k] >= 0.8}
+        confidence = {k: v for k, v in confidence.items() if k in mapping}
+    time_format = profiles[mapping[EVENT_TIME]].time if EVENT_TIME in mapping else None
+    if time_format and time_format.ambiguous:
+        warnings.append(_ambiguous_warning(mapping[EVENT_TIME], sample))
+    if EVENT_TYPE in mapping:
+        warnings.extend(_unknown_event_words(sample.get_column(mapping[EVENT_TYPE])))
+    return ColumnMapping(chosen, mapping, confidence, time_format, warnings)
+
+
+def map_side_table(sample: pl.DataFrame, kind: str) -> tuple[dict[str, str], dict[str, float]]:
+    """Map a side table (``exposures`` or ``users``) by column names and values."""
+    profiles = {c: _profile(c, sample.get_column(c)) for c in sample.columns}
+    return _map_by_name(profiles, MAPPABLE[kind])
+
+
+def _map_by_name(
+    profiles: dict[str, _Profile], fields: tuple[str, ...]
+) -> tuple[dict[str, str], dict[str, float]]:
+    candidates = []
+    for position, (name, profile) in enumerate(profiles.items()):
+        for canonical in fields:
+            score = _name_score(name, canonical)
+            if score:
+                fit = _value_fit(canonical, profile)
+                if fit > 0:
+                    candidates.append((score * (0.7 + 0.3 * fit), -position, canonical, name))
+    mapping: dict[str, str] = {}
+    confidence: dict[str, float] = {}
+    for score, _, canonical, name in sorted(candidates, reverse=True):
+        if canonical not in mapping and name not in mapping.values():
+            mapping[canonical] = name
+            confidence[canonical] = round(score, 2)
+    return mapping, confidence
+
+
+def _map_by_value(
+    profiles: dict[str, _Profile],
+    mapping: dict[str, str],
+    confidence: dict[str, float],
+    warnings: list[str],
+) -> None:
+    """Map what names did not, from the values alone (files without header)."""
+    free = [p for name, p in profiles.items() if name not in mapping.values()]
+
+    def take(canonical: str, p: _Profile, score: float) -> None:
+        mapping[canonical] = p.name
+        confidence[canonical] = score
+        free.remove(p)
+
+    if EVENT_TIME not in mapping:
+        times = [p for p in free if p.time and p.time.share >= 0.9]
+        if times:
+            take(EVENT_TIME, times[0], 0.7)
+    if EVENT_TYPE not in mapping:
+        words = [p for p in free if p.event_words >= 0.8]
+        if words:
+            take(EVENT_TYPE, words[0], 0.8)
+    money = [p for p in free if p.numeric >= 0.95 and p.decimals]
+    if money and not ({PRICE, REVENUE} & mapping.keys()):
+        take(REVENUE, money[0], 0.5)
+        warnings.append(
+            f"Column '{money[0].name}' holds money amounts and was read as the line total "
+            "(revenue). If it is a unit price, map it to price."
+        )
+    ids = [p for p in free if p.non_null and not p.decimals and p.time is None]
+    is_money_shape = bool({PRICE, REVENUE} & mapping.keys()) and EVENT_TYPE not in mapping
+    for p in ids:
+        small_count = p.integral and not p.leading_zeros and p.max_abs <= 1000 and p.median <= 50
+        if USER_ID not in mapping:
+            take(USER_ID, p, 0.6)
+        elif is_money_shape and QUANTITY not in mapping and small_count:
+            take(QUANTITY, p, 0.6)
+        elif _follows(profiles, mapping[USER_ID], p.name):
+            continue  # one value per user (an alias or attribute), not an item
+        elif ITEM_ID not in mapping:
+            take(ITEM_ID, p, 0.5)
+        elif CATEGORY not in mapping and not is_money_shape:
+            take(CATEGORY, p, 0.5)
+
+
+def _follows(profiles: dict[str, _Profile], user: str, other: str) -> bool:
+    """Whether ``other`` has no more distinct values than the user column (an alias or
+    attribute of the user, like CDNOW's customer index)."""
+    return profiles[other].unique <= profiles[user].unique
+
+
+def _detect_shape(
+    mapping: dict[str, str], confidence: dict[str, float], profiles: dict[str, _Profile]
+) -> Shape:
+    if EVENT_TYPE in mapping:
+        return Shape.EVENTS
+    if EVENT_TIME not in mapping:
+        return Shape.CUSTOMERS
+    user = profiles.get(mapping.get(USER_ID, ""))
+    one_row_per_user = user is not None and user.non_null > 20 and user.unique == user.non_null
+    if confidence[EVENT_TIME] < 0.9 and one_row_per_user:
+        return Shape.CUSTOMERS  # e.g. a CRM export with a sign-up date
+    return Shape.TRANSACTIONS
+
+
+def _ambiguous_warning(column: str, sample: pl.DataFrame) -> str:
+    example = sample.get_column(column).drop_nulls().cast(pl.String).head(1).to_list()
+    shown = f" like {example[0]}" if example else ""
+    return (
+        f"Dates in '{column}'{shown} could be day/month or month/day, and the rows looked at do "
+        "not settle it. Ingest checks every row; if none settles it either, choose the order."
+    )
+
+
+def _unknown_event_words(values: pl.Series) -> list[str]:
+    words = values.drop_nulls().cast(pl.String).str.strip_chars().str.to_lowercase()
+    unknown = words.filter(~words.is_in(list(EVENT_TYPE_SYNONYMS))).unique().sort().head(5)
+    if unknown.len() == 0:
+        return []
+    shown = ", ".join(f"'{w}'" for w in unknown.to_list())
+    return [f"Event types {shown} are not known and will be counted as 'other'."]
