@@ -14,16 +14,22 @@ __all__ = [
     "CAMPAIGN_ID",
     "CATEGORY",
     "CONSENT_EMAIL",
+    "CONSENT_SYNONYMS",
+    "COUNTRY",
+    "EMAIL",
     "EVENTS_SCHEMA",
     "EVENT_TIME",
     "EVENT_TYPE",
     "EXPOSURES_SCHEMA",
     "ITEM_ID",
     "ORDER_ID",
+    "PHONE",
     "PRICE",
     "QUANTITY",
     "REVENUE",
     "SENT_TIME",
+    "SIGNUP_DATE",
+    "USER_FIELD_SYNONYMS",
     "USER_ID",
     "EventType",
     "Shape",
@@ -47,6 +53,9 @@ ARM = "arm"
 SENT_TIME = "sent_time"
 CONSENT_EMAIL = "consent_email"  # True = opted in, False = opted out, null = unknown
 EMAIL = "email"
+PHONE = "phone"
+COUNTRY = "country"
+SIGNUP_DATE = "signup_date"
 
 
 class EventType(StrEnum):
@@ -170,3 +179,23 @@ EVENT_TYPE_SYNONYMS: dict[str, str] = {
     **{word: kind.value for kind, words in _EVENT_WORDS.items() for word in words},
     **{e.value: e.value for e in EventType},
 }
+
+# --- users side table: consent and contact columns (normalised names, as above) ----------------
+# fmt: off
+CONSENT_SYNONYMS: tuple[str, ...] = (
+    "consent", "consentemail", "emailconsent", "emailoptin", "optin", "optinemail", "emailoptedin",
+    "acceptsmarketing", "acceptsemailmarketing", "acceptsemail", "marketingconsent",
+    "marketingoptin", "newsletter", "subscribed", "emailsubscribed", "subscribedtoemail",
+    "subscribedtonewsletter", "newslettersubscriber", "allowemail", "emailallowed",
+    "是否同意营销", "同意营销", "营销同意", "是否订阅", "订阅", "邮件订阅", "是否接收营销邮件",
+)
+USER_FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
+    EMAIL: ("email", "emailaddress", "mail", "customeremail", "邮箱", "电子邮件", "邮件地址"),
+    PHONE: ("phone", "phonenumber", "mobile", "mobilephone", "tel", "telephone", "cellphone",
+            "defaultaddressphone", "手机", "手机号", "电话", "联系电话"),
+    COUNTRY: ("country", "countrycode", "defaultaddresscountrycode", "nation", "国家", "国家地区"),
+    SIGNUP_DATE: ("signupdate", "signup", "signedup", "createdat", "registered", "registrationdate",
+                  "registerdate", "joined", "joindate", "customersince", "firstseen", "注册时间",
+                  "注册日期"),
+}
+# fmt: on
