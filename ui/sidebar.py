@@ -10,7 +10,7 @@ import streamlit as st
 
 from analytics.core.errors import AudienceLabError
 from analytics.core.workspace import DatasetInfo, Workspace
-from analytics.demo.service import ensure_demo, load_demo
+from analytics.demo.service import DEMO_USERS, ensure_demo, load_demo
 from ui import state
 from ui.progress import progress_bar
 from ui.widgets import demo_users_override, show_dataset_facts
@@ -60,7 +60,7 @@ def _build_demo_on_first_start(ws: Workspace) -> None:
         return
     users = demo_users_override()
     note = st.info(
-        f"First start: building the demo store ({users or 20_000:,} customers) so there is "
+        f"First start: building the demo store ({users or DEMO_USERS:,} customers) so there is "
         "something to explore. This happens once; later starts open it from the workspace.",
         icon=":material/hourglass_top:",
     )

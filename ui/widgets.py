@@ -19,7 +19,7 @@ import streamlit as st
 from analytics.core.errors import AudienceLabError
 from analytics.core.schema import Shape
 from analytics.core.workspace import DatasetInfo, Workspace
-from analytics.demo.service import load_demo
+from analytics.demo.service import DEMO_USERS, load_demo
 from analytics.ingest.mapping import MAPPABLE, auto_map
 from analytics.ingest.pipeline import Detection
 from analytics.ingest.service import dataset_name_for, detect
@@ -46,7 +46,6 @@ __all__ = [
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "gz", "zip", "parquet", "xlsx", "xls", "json", "jsonl"]
 _NOT_IN_FILE = "(not in the file)"
-_DEMO_USERS = 20_000
 _UPLOAD_PREFIX = "audiencelab-upload-"
 
 
@@ -72,8 +71,8 @@ def demo_users_override() -> int | None:
 
 
 def default_demo_users() -> int:
-    """The demo store size to offer: the override or 20,000."""
-    return demo_users_override() or _DEMO_USERS
+    """The demo store size to offer: the override or the built-in size."""
+    return demo_users_override() or DEMO_USERS
 
 
 def _n(report: dict[str, Any], key: str) -> str:

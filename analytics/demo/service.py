@@ -6,19 +6,20 @@ artifacts for benchmarks and tests; no model reads them.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from analytics.core.artifacts import EVENTS, EXPOSURES, FUTURE, ITEMS, TRUTH, USERS
 from analytics.core.errors import SpecError
 from analytics.core.progress import Progress, no_progress, scaled
 from analytics.core.schema import EVENT_TIME, EVENT_TYPE, EVENTS_SCHEMA, REVENUE, USER_ID, Shape
+from analytics.core.timing import Stopwatch
 from analytics.core.workspace import Workspace
-from analytics.demo.generator import DemoSpec, DemoStore, generate_demo
+from analytics.demo.generator import DEMO_USERS, DemoSpec, DemoStore, generate_demo
 
-__all__ = ["DEMO_DATASET", "demo_report", "ensure_demo", "load_demo"]
+__all__ = ["DEMO_DATASET", "DEMO_USERS", "demo_report", "ensure_demo", "load_demo"]
 
 DEMO_DATASET = "demo"
 
@@ -51,7 +52,7 @@ def demo_report(store: DemoStore) -> dict[str, Any]:
 def load_demo(
     ws: Workspace,
     *,
-    users: int = 20_000,
+    users: int = DEMO_USERS,
     seed: int = 7,
     truth_out: Path | None = None,
     progress: Progress = no_progress,
@@ -59,7 +60,7 @@ def load_demo(
     """Generate the demo store and store it as dataset ``demo`` (replacing any earlier one)."""
     if truth_out is not None and truth_out.suffix.lower() not in {".csv", ".parquet"}:
         raise SpecError(f"--truth-out must end in .csv or .parquet, not '{truth_out.name}'.")
-    started = time.perf_counter()
+    clock = Stopwatch()
     store = generate_demo(DemoSpec(users=users, seed=seed), scaled(progress, 0.0, 0.7))
     progress(0.75, "Saving the demo store to the workspace")
     report = demo_report(store)
@@ -70,15 +71,15 @@ def load_demo(
         mapping={name: name for name in EVENTS_SCHEMA},
         report=report,
         frames={
-            "events": store.events,
-            "users": store.users,
-            "exposures": store.exposures,
-            "items": store.items,
+            EVENTS: store.events,
+            USERS: store.users,
+            EXPOSURES: store.exposures,
+            ITEMS: store.items,
         },
     )
     progress(0.9, "Saving the planted truth (for evaluation only)")
-    ws.write_frame(DEMO_DATASET, "truth", store.truth, {"evaluation_only": True})
-    ws.write_frame(DEMO_DATASET, "future", store.future, {"evaluation_only": True})
+    ws.write_frame(DEMO_DATASET, TRUTH, store.truth, {"evaluation_only": True})
+    ws.write_frame(DEMO_DATASET, FUTURE, store.future, {"evaluation_only": True})
     if truth_out is not None:
         _write_truth(store.truth, truth_out)
     progress(1.0, "The demo store is ready")
@@ -92,7 +93,7 @@ def load_demo(
         "exposures": store.exposures.height,
         "future_events": store.future.height,
         "truth_out": str(truth_out) if truth_out is not None else None,
-        "seconds": round(time.perf_counter() - started, 2),
+        "seconds": round(clock.seconds, 2),
     }
 
 
@@ -105,7 +106,7 @@ def _write_truth(truth: pl.DataFrame, path: Path) -> None:
 
 
 def ensure_demo(
-    ws: Workspace, progress: Progress = no_progress, *, users: int = 20_000, seed: int = 7
+    ws: Workspace, progress: Progress = no_progress, *, users: int = DEMO_USERS, seed: int = 7
 ) -> bool:
     """Generate the demo store only when the workspace has none; True if it generated."""
     if ws.has_dataset(DEMO_DATASET):
