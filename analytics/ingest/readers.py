@@ -288,22 +288,8 @@ def _sniff_text(
     delimiter = _sniff_delimiter(lines)
     rows = _split_rows(lines, delimiter)
     has_header = _looks_like_header(rows[0], rows[1:])
-    if has_header:
-        columns = [_clean_name(c, i) for i, c in enumerate(rows[0])]
-        body = rows[1:]
-    else:
-        width = Counter(len(r) for r in rows).most_common(1)[0][0]
-        columns = [f"column_{i + 1}" for i in range(width)]
-        body = rows
-    columns = _dedupe(columns)
-    sample = pl.DataFrame(
-        [
-            [(r[j] if j < len(r) and r[j] != "" else None) for r in body]
-            for j in range(len(columns))
-        ],
-        schema=dict.fromkeys(columns, pl.String),
-        orient="col",
-    )
+    sample = _sample_frame(rows, has_header=has_header)
+    columns = sample.columns
     layout = TextLayout(
         compression=compression,
         member=member,
@@ -320,6 +306,26 @@ def _sniff_text(
         compression=compression,
         member=member,
         warnings=warnings,
+    )
+
+
+def _sample_frame(rows: list[list[str]], *, has_header: bool) -> pl.DataFrame:
+    """The split sample rows as a frame of strings (empty fields null) under unique names."""
+    if has_header:
+        columns = [_clean_name(c, i) for i, c in enumerate(rows[0])]
+        body = rows[1:]
+    else:
+        width = Counter(len(r) for r in rows).most_common(1)[0][0]
+        columns = [f"column_{i + 1}" for i in range(width)]
+        body = rows
+    columns = _dedupe(columns)
+    return pl.DataFrame(
+        [
+            [(r[j] if j < len(r) and r[j] != "" else None) for r in body]
+            for j in range(len(columns))
+        ],
+        schema=dict.fromkeys(columns, pl.String),
+        orient="col",
     )
 
 

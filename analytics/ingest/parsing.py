@@ -1,0 +1,123 @@
+"""Expressions turning raw source columns into ids, numbers, event types and reject reasons."""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+from analytics.core.schema import (
+    EVENT_TYPE_DTYPE,
+    EVENT_TYPE_SYNONYMS,
+    EVENTS_SCHEMA,
+    ITEM_NAME,
+    EventType,
+)
+from analytics.ingest.readers import EXTRA, Sniff, Source
+
+REASON = "__reason"  # the first failed check of a row
+
+# --- expressions --------------------------------------------------------------------------------
+_CURRENCY = re.compile(r"[$£€¥￥]|\d,\d{3}")
+
+
+def id_expr(raw: pl.Expr, sample: pl.Series) -> pl.Expr:
+    """An id as text: integers stay integers (17850.0 -> '17850'), padding is stripped."""
+    if sample.dtype.is_float():
+        whole = sample.drop_nulls()
+        if (whole == whole.round()).all():
+            return raw.cast(pl.Int64, strict=False).cast(pl.String)
+        return raw.cast(pl.String)
+    if sample.dtype != pl.String:
+        return raw.cast(pl.String)
+    text = sample.drop_nulls()
+    expr = raw
+    if text.str.contains(r"^\s|\s$").any():
+        expr = expr.str.strip_chars()
+    if text.len() and text.str.contains(r"^\d+\.0$").all():
+        expr = expr.str.strip_suffix(".0")
+    # the CSV reader already reads empty fields as null; only stripping can make new empties
+    return pl.when(expr != "").then(expr) if text.str.contains(r"^\s|\s$").any() else expr
+
+
+def number_expr(raw: pl.Expr, sample: pl.Series, sniff: Sniff) -> pl.Expr:
+    """A number as Float64; text like '£1,234.50' or '2,55' (decimal comma) is cleaned."""
+    if sample.dtype.is_numeric():
+        return raw.cast(pl.Float64)
+    if sample.dtype != pl.String:
+        return raw.cast(pl.Float64, strict=False)
+    text = sample.drop_nulls()
+    expr = raw
+    if text.str.contains(r"^\s|\s$").any():
+        expr = expr.str.strip_chars()
+    delimiter = sniff.layout.delimiter if sniff.layout else ","
+    if delimiter != "," and text.len() and text.str.contains(r"^-?\d+,\d+$").any():
+        expr = expr.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
+    elif text.str.contains(_CURRENCY.pattern).any():
+        expr = expr.str.replace_all(r"[$£€¥￥,\s]", "")
+    return expr.cast(pl.Float64, strict=False)
+
+
+_FEW_SPELLINGS = 8  # up to this many distinct words in the sample are compared one by one
+
+
+def event_types(values: pl.Series, sample: pl.Series) -> pl.Series:
+    """Raw behaviour words to canonical types; unknown words and missing ones become 'other'.
+
+    The dictionary holds every known word in lower, upper and title case plus every raw
+    spelling seen in the sample, so no per-row string cleaning runs. When the sample holds a
+    few spellings, each is compared with the column directly (a comparison of short texts costs
+    a fraction of a dictionary lookup) and only rows holding another word are looked up.
+    """
+    words: dict[str, str] = {}
+    for word, kind in EVENT_TYPE_SYNONYMS.items():
+        words.update({word: kind, word.upper(): kind, word.title(): kind})
+    seen = sample.drop_nulls().cast(pl.String).unique().sort().to_list()
+    for value in seen:
+        known = EVENT_TYPE_SYNONYMS.get(value.strip().lower())
+        if known is not None:
+            words[value] = known
+    values = values.cast(pl.String)
+
+    def lookup(part: pl.Series) -> pl.Series:
+        other = EventType.OTHER.value
+        return part.replace_strict(words, default=other, return_dtype=EVENT_TYPE_DTYPE)
+
+    if not seen or len(seen) > _FEW_SPELLINGS:
+        return lookup(values)
+    raw = pl.col(values.name)
+    compared = pl.lit(None, EVENT_TYPE_DTYPE)
+    for value in seen:
+        typed = pl.lit(words.get(value, EventType.OTHER.value), EVENT_TYPE_DTYPE)
+        compared = pl.when(raw == value).then(typed).otherwise(compared)
+    types = values.to_frame().select(compared).to_series()
+    rest = types.is_null().arg_true()
+    if rest.len():
+        types = types.scatter(rest, lookup(values.gather(rest)))
+    return types
+
+
+def first_reason(checks: list[tuple[str, pl.Expr]]) -> pl.Expr:
+    """The reason of the first failing check of a row, or null when every check passes."""
+    reason = pl.lit(None, pl.String)
+    for why, failed in reversed(checks):
+        reason = pl.when(failed).then(pl.lit(why)).otherwise(reason)
+    return reason
+
+
+def raw_text(source: Source, reason: pl.Expr) -> pl.Expr:
+    """A rejected row as text: its fields joined again (plus the first surplus field, if any)."""
+    raw = pl.concat_str(
+        [pl.col(c).cast(pl.String).fill_null("") for c in source.raw_columns],
+        separator=source.raw_separator,
+    )
+    if source.extra and source.raw_columns[0] != "__raw_text":
+        surplus = pl.concat_str([raw, pl.col(EXTRA)], separator=source.raw_separator)
+        raw = pl.when(pl.col(EXTRA).is_not_null()).then(surplus).otherwise(raw)
+    return pl.when(reason == "empty line").then(pl.lit("")).otherwise(raw)
+
+
+def extra_name(column: str) -> str:
+    """Extra source columns keep their names, unless a canonical column already has it."""
+    taken = {*EVENTS_SCHEMA, ITEM_NAME}
+    return f"{column}_source" if column in taken else column
