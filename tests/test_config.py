@@ -45,3 +45,33 @@ def test_streamlit_reads_these_options() -> None:
     for section, options in tomllib.loads(CONFIG.read_text()).items():
         for option in options:
             assert f"{section}.{option}" in known, f"unknown option {section}.{option}"
+
+
+def test_the_server_listens_on_this_machine_only_without_a_file_watcher(config: dict) -> None:
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["server"]["fileWatcherType"] == "none"
+
+
+def test_the_settings_hold_when_started_from_another_folder(tmp_path: Path) -> None:
+    """Streamlit reads the config beside app.py too, so `streamlit run /path/app.py` is safe."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = CONFIG.parents[1] / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port)]
+    env = {"AUDIENCELAB_WORKSPACE": str(tmp_path / "ws"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        deadline, seen = time.monotonic() + 60, ""
+        assert proc.stdout is not None
+        while "URL:" not in seen and time.monotonic() < deadline:
+            seen += proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}" in seen, seen
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

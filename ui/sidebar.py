@@ -1,4 +1,4 @@
-"""The shared sidebar: workspace folder, dataset picker and a few facts about the dataset.
+"""The shared sidebar: the dataset picker and a few facts about the dataset.
 
 On the first start of a session with an empty workspace it builds the demo store, showing a
 progress bar in the main area; later starts find the datasets in the workspace at once.
@@ -37,14 +37,15 @@ def show_sidebar() -> None:
 
 
 def _show_workspace_picker() -> Workspace | None:
-    if state.WORKSPACE_DIR not in st.session_state:
-        st.session_state[state.WORKSPACE_DIR] = state.workspace_dir()
-    st.text_input(
-        "Workspace folder",
-        key=state.WORKSPACE_DIR,
-        help="Where datasets, models and campaigns are kept. A second tab or the command line "
-        "using the same folder sees the same datasets.",
-    )
+    if state.workspace_change_allowed():
+        if state.WORKSPACE_DIR not in st.session_state:
+            st.session_state[state.WORKSPACE_DIR] = state.workspace_dir()
+        st.text_input(
+            "Workspace folder",
+            key=state.WORKSPACE_DIR,
+            help="Where datasets, models and campaigns are kept. A second tab or the command "
+            "line using the same folder sees the same datasets.",
+        )
     try:
         return state.workspace()
     except (AudienceLabError, OSError) as err:

@@ -5,6 +5,7 @@ This module owns ``st.session_state``; pages read and write it only through thes
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,36 @@ def _open_workspace(path: str) -> Workspace:
     return Workspace(path)
 
 
+def workspace_change_allowed() -> bool:
+    """Whether a visitor may switch the workspace folder (``AUDIENCELAB_ALLOW_WORKSPACE_CHANGE=1``).
+
+    Off by default: the folder is the server's configuration (``AUDIENCELAB_WORKSPACE``), so a
+    visitor can neither open nor create folders on the server.
+    """
+    return os.environ.get("AUDIENCELAB_ALLOW_WORKSPACE_CHANGE", "").strip() == "1"
+
+
 def workspace_dir() -> str:
-    """The workspace folder as typed in the sidebar (default ./workspace or env)."""
-    return st.session_state.get(WORKSPACE_DIR) or str(default_workspace_dir())
+    """The configured workspace folder, or the one typed in the sidebar where that is allowed."""
+    if workspace_change_allowed():
+        return st.session_state.get(WORKSPACE_DIR) or str(default_workspace_dir())
+    return str(default_workspace_dir())
+
+
+def dataset_key(base: str) -> str:
+    """A session-state key that belongs to the current dataset and its version.
+
+    Page state kept under it can never show or export another dataset's result: switching
+    datasets, or re-ingesting one, changes the key.
+    """
+    name = dataset_name()
+    if name is None:
+        return f"{base}::"
+    try:
+        version = workspace().dataset(name).fingerprint
+    except Exception:  # the dataset just went away: a key no result is stored under
+        version = "gone"
+    return f"{base}::{name}::{version}"
 
 
 def workspace() -> Workspace:
