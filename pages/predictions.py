@@ -3,11 +3,10 @@
 import streamlit as st
 
 from analytics.core.schema import Shape
-from analytics.features.user_features import feature_labels
 from models.predict.service import (
     TrainSpec,
     customer_view,
-    load_card,
+    model_report,
     train_predictor,
     trained_targets,
 )
@@ -44,16 +43,15 @@ if go:
         spec = TrainSpec(target=target, horizon_days=int(days) or None)
         train_predictor(ws, name, spec, progress=progress)
 
-card = load_card(ws, name, target)
-if card is None:
+report = model_report(ws, name, target)
+if report is None:
     done = ", ".join(TARGET_WORDS[t] for t in trained_targets(ws, name)) or "none yet"
     st.info(f"No {TARGET_WORDS[target].lower()} model yet: press Train (trained: {done}).")
     st.stop()
 
+card, labels = report.card, report.labels
 st.subheader(f"{TARGET_WORDS[target]}: model card")
 show_card(card)
-labels = {**feature_labels(card["feature_names"]), **{r["feature"]: r["label"]
-                                                      for r in card["importance"]}}  # fmt: skip
 quality, drivers, lookup = st.tabs(["Quality", "What drives the scores", "Customer lookup"])
 with quality:
     if "calibration" in card:
@@ -69,16 +67,13 @@ with quality:
 with drivers:
     a, b = st.columns(2)
     a.plotly_chart(importance_chart(card), width="stretch")
-    swarm = ws.read_frame(name, f"shap_{target}")
-    if swarm is not None and swarm.height:
-        b.plotly_chart(beeswarm_chart(swarm), width="stretch")
+    if report.beeswarm.height:
+        b.plotly_chart(beeswarm_chart(report.beeswarm), width="stretch")
     cols = st.columns(max(len(card["dependence"]), 1))
     for col, (feature, pts) in zip(cols, card["dependence"].items(), strict=False):
         col.plotly_chart(dependence_chart(pts, labels.get(feature, feature)), width="stretch")
 with lookup:
-    scores = ws.read_frame(name, f"scores_{target}")
-    example = scores.sort("score", descending=True)["user_id"][0] if scores is not None else ""
-    user = st.text_input("Customer id", placeholder=f"e.g. {example}")
+    user = st.text_input("Customer id", placeholder=f"e.g. {report.example_user}")
     if user:
         with showing_errors():
             show_customer(customer_view(ws, name, user), labels)

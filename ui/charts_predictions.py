@@ -10,6 +10,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
+from models.predict.service import CustomerView
 from ui.chart_style import PEER, PRIMARY, margin
 from ui.widgets import noted_metric
 
@@ -178,7 +179,7 @@ def show_card(card: dict[str, Any]) -> None:
     )
 
 
-def show_customer(view: Any, labels: dict[str, str]) -> None:
+def show_customer(view: CustomerView, labels: dict[str, str]) -> None:
     """One customer: segment, every score with its reasons, timeline and features."""
     st.markdown(f"**Segment:** {view.segment or 'not segmented yet (see the Segments page)'}")
     for s in view.scores:

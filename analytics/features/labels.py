@@ -5,7 +5,7 @@ History is every event at or before the cutoff (UTC, inclusive, as in
 the horizon is ``(cutoff, cutoff + horizon_days]``. Nothing after the cutoff decides who is in the
 population, and nothing at or before it decides a label.
 
-Definitions (DESIGN.md defaults, adapted to the data's cadence by ``choose_horizon``):
+Definitions (the product's defaults, adapted to the data's cadence by ``choose_horizon``):
 
 * purchase: users active in the last 28 days; 1 if they buy in the next 7 days.
 * churn: users active in the last 7 days; 1 if they do nothing in the next 7 days.
@@ -37,6 +37,7 @@ __all__ = [
     "build_labels",
     "choose_horizon",
     "data_end",
+    "data_start",
     "label_window_complete",
     "split_cutoffs",
 ]
@@ -179,6 +180,20 @@ def data_end(events: pl.LazyFrame | pl.DataFrame) -> datetime:
         raise NotEnoughData("This dataset has no dated events, so there is no history to study.")
     last = to_utc(last)
     return to_utc(last.date()) if stats["dates"][0] else last
+
+
+def data_start(events: pl.LazyFrame | pl.DataFrame) -> datetime:
+    """Where the data really starts (UTC): the 0.1% quantile of event times, so a few stray early
+    events (Taobao) do not count."""
+    first = (
+        events.lazy()
+        .select(pl.col(EVENT_TIME).dt.epoch("us").quantile(0.001, "lower"))
+        .collect()
+        .item()
+    )
+    if first is None:
+        raise NotEnoughData("This dataset has no dated events, so there is no history to study.")
+    return datetime.fromtimestamp(first / 1e6, tz=UTC)
 
 
 def label_window_complete(cutoff: datetime, horizon_days: int, end: datetime) -> bool:

@@ -1,7 +1,7 @@
 """Deep sequence predictor: a GRU over each user's last events, for purchase or next category.
 
-Inputs are the padded tensors of ``analytics.features.sequences``
-(event type, category, time gaps, age, value).
+(Formerly ``models/sequence.py``; the tensor builder it reads from, once ``models/sequences.py``,
+is now ``analytics.features.sequences``: padded event type, category, time gaps, age, value.)
 The module holds only the forward pass; ``train_sequence_model`` is a plain function taking the
 device, the seed and a config, returning a result with the trained weights. On CUDA the forward
 passes run under bf16 autocast (``analytics.core.device``); results differ across devices only by
@@ -11,7 +11,6 @@ floating-point noise. Attribution for single users: gradient × input on the emb
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +19,7 @@ from torch import nn
 
 from analytics.core.device import autocast_context, device_label, seed_everything
 from analytics.core.errors import NotEnoughData
+from analytics.core.timing import Stopwatch
 from analytics.features.sequences import N_EVENT_TYPE_IDS, UserSequences
 
 __all__ = [
@@ -124,7 +124,7 @@ def train_sequence_model(
     y = np.asarray(y)
     if len(y) < 20 or len(np.unique(y)) < 2:
         raise NotEnoughData("The sequence model needs at least 20 users and both outcomes.")
-    started = time.perf_counter()
+    clock = Stopwatch()
     gen = seed_everything(seed)
     rng = np.random.default_rng(seed)
     rows = rng.permutation(len(y))[: config.max_train_users]
@@ -156,7 +156,7 @@ def train_sequence_model(
         model.eval(),
         n_out,
         device_label(device),
-        time.perf_counter() - started,
+        clock.seconds,
         config.epochs,
         best,
     )

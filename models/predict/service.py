@@ -17,7 +17,6 @@ device, seconds, artifacts.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -25,12 +24,20 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from analytics.core.artifacts import (
+    SEGMENTS,
+    model_card,
+    reasons_artifact,
+    scores_artifact,
+    shap_artifact,
+)
 from analytics.core.errors import NotEnoughData, SpecError
 from analytics.core.progress import Progress, no_progress, scaled
-from analytics.core.schema import USER_ID
+from analytics.core.schema import EVENT_TIME, USER_ID
+from analytics.core.timing import Stopwatch
 from analytics.core.workspace import Workspace
 from analytics.features.labels import TARGETS
-from analytics.features.user_features import FeatureSpec, default_cutoff, to_utc
+from analytics.features.user_features import FeatureSpec, default_cutoff, feature_labels, to_utc
 from models.predict.explain import (
     beeswarm_frame,
     dependence_frame,
@@ -42,23 +49,18 @@ from models.predict.explain import (
     with_linear,
 )
 from models.predict.metrics import calibration_curve, gains_table
-from models.predict.predictors import (
-    GBMCategory,
-    GBMClassifier,
-    GBMRevenue,
-    PredictorSpec,
-    SplitRun,
-    fit_on_split,
-    load_predictor,
-    model_features,
-)
+from models.predict.predictors import GBMCategory, GBMClassifier, GBMRevenue, load_predictor
+from models.predict.training import PredictorSpec, SplitRun, fit_on_split, model_features
 
 __all__ = [
+    "TARGETS",
     "CustomerView",
+    "ModelReport",
     "TrainResult",
     "TrainSpec",
     "customer_view",
     "load_card",
+    "model_report",
     "score_with_model",
     "train_predictor",
     "trained_targets",
@@ -198,7 +200,7 @@ def train_predictor(
     """Train, evaluate out of time, explain and persist a predictor for ``spec.target``."""
     if spec.target not in TARGETS:
         raise SpecError(f"Unknown target '{spec.target}': choose one of {', '.join(TARGETS)}.")
-    started = time.perf_counter()
+    clock = Stopwatch()
     events = ws.events(dataset)
     if events.select(pl.len()).collect().item() == 0:
         raise NotEnoughData(
@@ -210,19 +212,19 @@ def train_predictor(
                           sequence=spec.sequence, n_estimators=spec.n_estimators)  # fmt: skip
     run = fit_on_split(events, pspec, scaled(progress, 0.0, 0.8))
     progress(0.82, "Explaining every score")
-    t0 = time.perf_counter()
+    explain_clock = Stopwatch()
     reasons, parts, beeswarm = _explain(run)
-    explain_seconds = time.perf_counter() - t0
-    seconds = time.perf_counter() - started
+    explain_seconds = explain_clock.seconds
+    seconds = clock.seconds
     model_id = f"{spec.target}-{datetime.now(UTC):%Y%m%d-%H%M%S-%f}"
     card = _card(run, model_id, seconds, explain_seconds) | parts
     scores = _scores_frame(run)
     progress(0.92, "Saving scores and the model card")
     ws.write_bytes(dataset, model_id, run.model.to_bytes(), meta={"target": spec.target})
-    ws.write_frame(dataset, f"scores_{spec.target}", scores, meta={"model": model_id})
-    ws.write_frame(dataset, f"reasons_{spec.target}", reasons, meta={"model": model_id})
-    ws.write_frame(dataset, f"shap_{spec.target}", beeswarm, meta={"model": model_id})
-    ws.write_json(dataset, f"model_{spec.target}", card)
+    ws.write_frame(dataset, scores_artifact(spec.target), scores, meta={"model": model_id})
+    ws.write_frame(dataset, reasons_artifact(spec.target), reasons, meta={"model": model_id})
+    ws.write_frame(dataset, shap_artifact(spec.target), beeswarm, meta={"model": model_id})
+    ws.write_json(dataset, model_card(spec.target), card)
     ws.put_record(
         "model",
         dataset,
@@ -236,9 +238,9 @@ def train_predictor(
             "seconds": round(seconds, 2),
             "artifacts": [
                 model_id,
-                f"scores_{spec.target}",
-                f"reasons_{spec.target}",
-                f"model_{spec.target}",
+                scores_artifact(spec.target),
+                reasons_artifact(spec.target),
+                model_card(spec.target),
             ],
         },
     )
@@ -248,13 +250,13 @@ def train_predictor(
 
 def load_card(ws: Workspace, dataset: str, target: str) -> dict[str, Any] | None:
     """The stored model card of ``target`` on ``dataset``, or None if never trained."""
-    return ws.read_json(dataset, f"model_{target}")
+    return ws.read_json(dataset, model_card(target))
 
 
 def trained_targets(ws: Workspace, dataset: str) -> list[str]:
     """Targets with a stored model card, in the standard order."""
     names = set(ws.list_artifacts(dataset))
-    return [t for t in TARGETS if f"model_{t}" in names]
+    return [t for t in TARGETS if model_card(t) in names]
 
 
 def _find_predictor(ws: Workspace, model_id: str) -> tuple[str, dict[str, Any]]:
@@ -312,21 +314,21 @@ class CustomerView:
 def customer_view(ws: Workspace, dataset: str, user_id: str) -> CustomerView:
     """Everything we know and predict about ``user_id``; ``SpecError`` if they are unknown."""
     user_id = user_id.strip()
-    events = ws.events(dataset).filter(pl.col(USER_ID) == user_id).sort("event_time").collect()
+    events = ws.events(dataset).filter(pl.col(USER_ID) == user_id).sort(EVENT_TIME).collect()
     if events.is_empty():
         raise SpecError(f"There is no customer '{user_id}' in '{dataset}'. Check the id.")
     scores = []
     for target in trained_targets(ws, dataset):
-        frame = ws.scan_frame(dataset, f"scores_{target}")
+        frame = ws.scan_frame(dataset, scores_artifact(target))
         row = None if frame is None else frame.filter(pl.col(USER_ID) == user_id).collect()
         if row is None or row.is_empty():
             continue
-        reasons = ws.scan_frame(dataset, f"reasons_{target}")
+        reasons = ws.scan_frame(dataset, reasons_artifact(target))
         texts = [] if reasons is None else (
             reasons.filter(pl.col(USER_ID) == user_id).sort("rank").collect()["text"].to_list()
         )  # fmt: skip
         scores.append({"target": target, **row.drop(USER_ID).to_dicts()[0], "reasons": texts})
-    segments = ws.scan_frame(dataset, "segments")
+    segments = ws.scan_frame(dataset, SEGMENTS)
     segment = None
     if segments is not None:
         hit = segments.filter(pl.col(USER_ID) == user_id).collect()
@@ -344,3 +346,30 @@ def customer_view(ws: Workspace, dataset: str, user_id: str) -> CustomerView:
     feats = model_features(events.lazy(), cutoff, fspec, horizon)
     features = {k: float(v) for k, v in feats.drop(USER_ID).to_dicts()[0].items()}
     return CustomerView(user_id, events, features, segment, scores)
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    """What the Predictions page draws for one trained target: the card, the readable feature
+    names, the SHAP beeswarm sample and a customer id to suggest in the lookup."""
+
+    target: str
+    card: dict[str, Any]
+    labels: dict[str, str]  # feature column -> words
+    beeswarm: pl.DataFrame  # feature, shap, value, value_rank, label (may be empty)
+    example_user: str  # the highest-scored customer ("" when there are no scores)
+
+
+def model_report(ws: Workspace, dataset: str, target: str) -> ModelReport | None:
+    """The stored model of ``target`` on ``dataset`` as the page shows it, or None if untrained."""
+    card = load_card(ws, dataset, target)
+    if card is None:
+        return None
+    labels = feature_labels(card["feature_names"])
+    labels |= {r["feature"]: r["label"] for r in card.get("importance", [])}
+    beeswarm = ws.read_frame(dataset, shap_artifact(target))
+    scores = ws.scan_frame(dataset, scores_artifact(target))
+    top = None if scores is None else scores.sort("score", descending=True).head(1).collect()
+    example = "" if top is None or top.is_empty() else str(top[USER_ID][0])
+    return ModelReport(target, card, labels, beeswarm if beeswarm is not None else pl.DataFrame(),
+                       example)  # fmt: skip

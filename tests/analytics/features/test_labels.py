@@ -13,6 +13,7 @@ from analytics.features.labels import (
     build_labels,
     choose_horizon,
     data_end,
+    data_start,
     split_cutoffs,
 )
 from analytics.features.user_features import build_user_features, to_utc
@@ -142,3 +143,17 @@ def test_data_end_is_the_last_event_or_the_end_of_its_day_for_dates():
     dated = _ev([("a", datetime(2024, 3, 1, tzinfo=UTC), "purchase", None, 5.0),
                  ("b", datetime(2024, 2, 1, tzinfo=UTC), "purchase", None, 5.0)])  # fmt: skip
     assert data_end(dated) == to_utc(datetime(2024, 3, 1).date())
+
+
+def test_data_start_ignores_a_few_stray_early_events():
+    day = datetime(2024, 3, 1, tzinfo=UTC)
+    rows = [(f"u{i}", day + timedelta(hours=i), "view", None, None) for i in range(1000)]
+    stray = [("old", datetime(2020, 1, 1, tzinfo=UTC), "view", None, None)]
+    assert data_start(_ev(rows + stray)) == day  # 1 of 1,001 events: below the 0.1% quantile
+    assert data_start(_ev(rows[:5] + stray)) == datetime(2020, 1, 1, tzinfo=UTC)
+
+
+def test_data_start_of_an_empty_log_is_an_error():
+    empty = _ev([("a", datetime(2024, 3, 1, tzinfo=UTC), "view", None, None)]).clear()
+    with pytest.raises(NotEnoughData, match="no dated events"):
+        data_start(empty)

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import shap
 
+from models.predict.category import GBMCategory
+from models.predict.classifier import GBMClassifier
 from models.predict.explain import (
     beeswarm_frame,
     dependence_frame,
@@ -15,7 +17,7 @@ from models.predict.explain import (
     reasons_frame,
     score_points,
 )
-from models.predict.predictors import GBMCategory, GBMClassifier
+from models.predict.gbm import GBMConfig
 
 NAMES = ["purchases_28d", "days_since_last_purchase", "noise"]
 
@@ -28,9 +30,9 @@ def fitted():
     ).astype(float)
     logit = 1.5 * (X[:, 0] - 2) - 0.02 * X[:, 1]
     y = (rng.uniform(size=800) < 1 / (1 + np.exp(-logit))).astype(int)
-    model = GBMClassifier(n_estimators=60, early_stopping_rounds=10, n_jobs=1).fit(
-        X, y, feature_names=NAMES
-    )
+    model = GBMClassifier(
+        config=GBMConfig(n_estimators=60, early_stopping_rounds=10), n_jobs=1
+    ).fit(X, y, feature_names=NAMES)
     return model, X
 
 
@@ -89,7 +91,9 @@ def test_multiclass_explains_the_chosen_class():
     rng = np.random.default_rng(1)
     X = rng.normal(size=(300, 2))
     y = np.where(X[:, 0] > 0, "a", "b")
-    model = GBMCategory(n_estimators=30, early_stopping_rounds=5, n_jobs=1).fit(X, y)
+    model = GBMCategory(config=GBMConfig(n_estimators=30, early_stopping_rounds=5), n_jobs=1).fit(
+        X, y
+    )
     expl = explain_trees(model.booster_, X, ["x0", "x1"], class_index=1)
     raw = model.booster_.predict(X, raw_score=True)[:, 1]
     assert np.allclose(expl.margin, raw, atol=1e-6)

@@ -16,7 +16,7 @@ from models.predict.gru import (
     predict_sequence,
     train_sequence_model,
 )
-from tests.models.predict.test_predictors import synthetic_store
+from tests.models.predict.synthetic import synthetic_store
 
 CPU = torch.device("cpu")
 
