@@ -7,112 +7,105 @@ own section below; add new wrappers to the section of their domain.
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 import streamlit as st
 
-from analytics.core.schema import EVENT_TIME
+from analytics.core.artifacts import EVENTS, REJECTS
 from analytics.core.workspace import Workspace
-from models.campaigns.audience import AudienceInputs, AudienceSpec
+from analytics.ingest import service as datasets
+from models.campaigns.service import AudienceInputs, AudienceSpec
+
+if TYPE_CHECKING:  # the segments service imports torch: load it only when a page needs it
+    from analytics.overview.service import StoreOverview
+    from models.segments.service import ClassicRfm, SegmentationResult, SegmentMap
 
 __all__ = [
-    "MAX_MAP_POINTS",
     "audience_inputs",
     "audience_preview",
     "cached_segmentation",
+    "classic_rfm",
     "events_per_day",
     "frame_preview",
     "item_names",
-    "map_frame",
     "recommendations",
     "rejects_csv",
+    "segment_map",
+    "segmentation_stamp",
     "store_overview",
 ]
-
-MAX_MAP_POINTS = 200_000  # WebGL draws this many smoothly; beyond, a random sample is drawn
 
 # --- datasets (Data page) ---------------------------------------------------------------------
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def frame_preview(
-    _ws: Workspace, dataset: str, fingerprint: str, table: str = "events", rows: int = 100
+    _ws: Workspace, dataset: str, fingerprint: str, table: str = EVENTS, rows: int = 100
 ) -> pl.DataFrame:
     """The first ``rows`` rows of one of a dataset's tables (``events``, ``users`` ...)."""
-    lf = _ws.scan_frame(dataset, table)
-    return pl.DataFrame() if lf is None else lf.head(rows).collect()
+    return datasets.table_preview(_ws, dataset, table, rows)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def events_per_day(_ws: Workspace, dataset: str, fingerprint: str) -> pl.DataFrame:
     """``day`` (UTC date) and ``events`` (count) over the whole dataset."""
-    lf = _ws.scan_frame(dataset, "events")
-    if lf is None:
-        return pl.DataFrame(schema={"day": pl.Date(), "events": pl.UInt32()})
-    return (
-        lf.select(pl.col(EVENT_TIME).dt.date().alias("day"))
-        .drop_nulls()
-        .group_by("day")
-        .len(name="events")
-        .sort("day")
-        .collect()
-    )
+    return datasets.events_per_day(_ws, dataset)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def rejects_csv(_ws: Workspace, dataset: str, fingerprint: str) -> bytes:
+def rejects_csv(_ws: Workspace, dataset: str, fingerprint: str, table: str = REJECTS) -> bytes:
     """The rejected lines (``line, reason, raw``) as CSV bytes for the download button."""
-    rejects = _ws.read_frame(dataset, "rejects")
-    if rejects is None:
-        rejects = pl.DataFrame(
-            schema={"line": pl.Int64(), "reason": pl.String(), "raw": pl.String()}
-        )
-    return rejects.write_csv().encode("utf-8")
+    return datasets.rejects_csv(_ws, dataset, table)
 
 
 # --- overview (Overview page) -----------------------------------------------------------------
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def store_overview(_ws: Workspace, dataset: str, fingerprint: str, active_days: int = 28):
-    """KPIs, trend, cohorts, funnel and RFM groups of a dataset (``analytics.overview.kpis``)."""
-    from analytics.overview.kpis import store_overview as compute
+def store_overview(
+    _ws: Workspace, dataset: str, fingerprint: str, active_days: int = 28
+) -> StoreOverview:
+    """KPIs, trend, cohorts, funnel and RFM groups of a dataset, until its data changes."""
+    from analytics.overview.service import store_overview as compute
 
-    return compute(_ws.events(dataset), active_days=active_days)
+    return compute(_ws, dataset, active_days=active_days)
 
 
 # --- segments (Segments page) -----------------------------------------------------------------
 
 
+def segmentation_stamp(ws: Workspace, dataset: str) -> str | None:
+    """The segments' cache key: changes on a segment run or a retrained predictor (None: no run)."""
+    from models.segments.service import segmentation_stamp as stamp
+
+    return stamp(ws, dataset)
+
+
 @st.cache_data(show_spinner=False, max_entries=8)
-def cached_segmentation(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> Any:
-    """The persisted segmentation (``stamp`` = the run record's time, so a rerun refreshes it)."""
+def cached_segmentation(
+    _ws: Workspace, dataset: str, fingerprint: str, stamp: str
+) -> SegmentationResult | None:
+    """The persisted segmentation (``stamp`` from ``segmentation_stamp``)."""
     from models.segments.service import load_segmentation
 
     return load_segmentation(_ws, dataset)
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def map_frame(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> pl.DataFrame:
-    """Segments joined with hover features and any ``scores_<target>``, sampled to the cap."""
-    seg = _ws.read_frame(dataset, "segments")
-    if seg is None:
-        return pl.DataFrame()
-    feats = _ws.read_frame(dataset, "features")
-    if feats is not None:
-        keep = [c for c in feats.columns if c != "user_id" and feats[c].dtype.is_numeric()]
-        seg = seg.join(feats.select("user_id", *keep), on="user_id", how="left")
-    for name in _ws.list_artifacts(dataset):
-        if name.startswith("scores_"):
-            scores = _ws.read_frame(dataset, name)
-            if scores is not None and "score_100" in scores.columns:
-                col = pl.col("score_100").cast(pl.Float64).alias(f"score: {name[7:]}")
-                seg = seg.join(scores.select("user_id", col), on="user_id", how="left")
-    if seg.height > MAX_MAP_POINTS:
-        seg = seg.sample(MAX_MAP_POINTS, seed=7)
-    return seg
+def segment_map(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> SegmentMap | None:
+    """The map's points and colour choices (scores included as soon as a predictor is trained)."""
+    from models.segments.service import segment_map as load
+
+    return load(_ws, dataset)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def classic_rfm(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> ClassicRfm | None:
+    """The classic RFM groups and how the learned segments spread over them."""
+    from models.segments.service import classic_rfm as load
+
+    return load(_ws, dataset)
 
 
 # --- recommendations (Recommendations page) ---------------------------------------------------
@@ -153,10 +146,10 @@ def item_names(ws: Workspace, dataset: str) -> pl.DataFrame:
 
 
 def _campaign_stamp(ws: Workspace, dataset: str) -> str:
-    """Changes whenever an artifact or campaign record of the dataset changes: the cache key."""
-    files = sorted((p.name, p.stat().st_mtime_ns) for p in ws.dataset_dir(dataset).glob("*"))
-    records = [(r.kind, r.key, str(r.created_at)) for r in ws.list_records("campaign", dataset)]
-    return json.dumps([ws.dataset(dataset).fingerprint, files, records])
+    """Changes whenever the data, an artifact or a campaign or audience record changes."""
+    from models.campaigns.service import campaign_stamp
+
+    return campaign_stamp(ws, dataset)
 
 
 @st.cache_data(show_spinner="Loading segments, scores and lists…", max_entries=8)

@@ -11,8 +11,10 @@ import polars as pl
 
 __all__ = [
     "ARM",
+    "BRAND",
     "CAMPAIGN_ID",
     "CATEGORY",
+    "CATEGORY_PATH",
     "CONSENT_EMAIL",
     "CONSENT_SYNONYMS",
     "COUNTRY",
@@ -28,6 +30,8 @@ __all__ = [
     "QUANTITY",
     "REVENUE",
     "SENT_TIME",
+    "SESSION_ID",
+    "SIDE_ID_SYNONYMS",
     "SIGNUP_DATE",
     "USER_FIELD_SYNONYMS",
     "USER_ID",
@@ -46,6 +50,10 @@ QUANTITY = "quantity"
 PRICE = "price"
 REVENUE = "revenue"
 ORDER_ID = "order_id"
+# optional event columns, kept beside the canonical ones under these names
+BRAND = "brand"
+SESSION_ID = "session_id"
+CATEGORY_PATH = "category_path"  # the full path of a dotted or slashed category ("a.b.c")
 
 # --- side tables ------------------------------------------------------------------------------
 CAMPAIGN_ID = "campaign_id"
@@ -116,12 +124,13 @@ COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
         "userid", "user", "customerid", "customer", "custid", "clientid", "client", "memberid",
         "member", "visitorid", "visitor", "buyerid", "buyer", "accountid", "uid", "customerno",
         "customernumber", "shopperid", "用户id", "用户", "用户编号", "客户id", "客户", "客户编号",
-        "会员id", "会员", "买家id", "买家", "顾客id", "顾客",
+        "会员id", "会员", "买家id", "买家", "顾客id", "顾客", "email", "emailaddress",
+        "customeremail", "kundennummer", "kundenid", "kunde",
     ),
     EVENT_TIME: (
         "eventtime", "timestamp", "time", "datetime", "date", "ts", "eventdate", "invoicedate",
         "orderdate", "ordertime", "purchasedate", "purchasetime", "transactiondate",
-        "transactiontime", "createdat", "时间", "日期", "时间戳", "下单时间", "交易时间",
+        "transactiontime", "createdat", "bestelldatum", "datum", "时间", "日期", "时间戳", "下单时间", "交易时间",
         "行为时间", "订单时间", "购买时间", "发生时间",
     ),
     EVENT_TYPE: (
@@ -130,7 +139,7 @@ COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     ITEM_ID: (
         "itemid", "item", "productid", "product", "sku", "skuid", "stockcode", "articleid",
-        "goodsid", "productcode", "itemcode", "asin", "商品id", "商品", "商品编号", "物品id",
+        "goodsid", "productcode", "itemcode", "asin", "artikelnummer", "artikel", "商品id", "商品", "商品编号", "物品id",
         "产品id", "产品", "货号",
     ),
     CATEGORY: (
@@ -139,9 +148,9 @@ COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     QUANTITY: (
         "quantity", "qty", "units", "unitssold", "numberofunits", "numberofitems", "numberofcds",
-        "pieces", "count", "数量", "购买数量", "件数", "商品数量",
+        "pieces", "count", "menge", "anzahl", "数量", "购买数量", "件数", "商品数量",
     ),
-    PRICE: ("price", "unitprice", "itemprice", "productprice", "单价", "价格", "商品价格", "售价"),
+    PRICE: ("price", "unitprice", "itemprice", "productprice", "preis", "单价", "价格", "商品价格", "售价"),
     REVENUE: (
         "revenue", "amount", "total", "totalprice", "totalamount", "sales", "dollars",
         "dollarvalue", "ordervalue", "linetotal", "subtotal", "金额", "销售额", "总价", "总金额",
@@ -156,6 +165,8 @@ COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
         "description", "productname", "itemname", "name", "title", "商品名称", "商品名",
         "名称", "品名", "产品名称",
     ),
+    BRAND: ("brand", "brandname", "brandid", "make", "manufacturer", "品牌", "品牌名称", "品牌id"),
+    SESSION_ID: ("sessionid", "session", "usersession", "visitid", "会话id", "会话"),
     CAMPAIGN_ID: ("campaignid", "campaign", "campaignname", "活动id", "活动", "活动名称"),
     ARM: ("arm", "group", "variant", "treatment", "testgroup", "abgroup", "分组", "组别"),
     SENT_TIME: ("senttime", "sentat", "sentdate", "senddate", "sendtime", "发送时间", "发送日期"),
@@ -188,6 +199,10 @@ CONSENT_SYNONYMS: tuple[str, ...] = (
     "marketingoptin", "newsletter", "subscribed", "emailsubscribed", "subscribedtoemail",
     "subscribedtonewsletter", "newslettersubscriber", "allowemail", "emailallowed",
     "是否同意营销", "同意营销", "营销同意", "是否订阅", "订阅", "邮件订阅", "是否接收营销邮件",
+)
+SIDE_ID_SYNONYMS: tuple[str, ...] = (  # customer ids of side tables, beyond the events' names
+    "householdkey", "householdid", "household", "hhkey", "contactid", "subscriberid", "recipient",
+    "recipientid", "email", "emailaddress", "邮箱",
 )
 USER_FIELD_SYNONYMS: dict[str, tuple[str, ...]] = {
     EMAIL: ("email", "emailaddress", "mail", "customeremail", "邮箱", "电子邮件", "邮件地址"),

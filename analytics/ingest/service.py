@@ -1,34 +1,79 @@
-"""Datasets: detect a file, ingest it into the workspace, add side tables to a dataset.
+"""Datasets: detect a file, ingest or append it, attach side tables, and read what the Data page
+shows (previews, events per day, rejected lines).
 
-The CLI's ``ingest`` verb and the Data page call these; the core work is
-``analytics.ingest.pipeline``.
-Artifacts written per dataset: ``events`` (per-user canonical events), ``rejects`` (line, reason,
-raw), and when there is something to hold: ``users``, ``items``, ``anonymous_events``
-(transactions without customer id, see ``analytics.ingest.pipeline``), ``exposures``.
+The CLI's ``ingest`` and ``attach`` verbs and the Data page call these; the parsing is
+``analytics.ingest.pipeline``. Artifacts per dataset (names in ``analytics.core.artifacts``):
+``events``, ``rejects`` and, when there is something to hold, ``users``, ``items``,
+``anonymous_events`` (rows without customer id), ``exposures`` and the side tables' rejects.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from analytics.core.artifacts import (
+    ANONYMOUS_EVENTS,
+    EVENTS,
+    EXPOSURES,
+    ITEMS,
+    REJECTS,
+    USERS,
+    side_rejects,
+)
 from analytics.core.errors import MappingError
 from analytics.core.progress import Progress, no_progress, scaled
-from analytics.core.schema import CAMPAIGN_ID, USER_ID
+from analytics.core.schema import (
+    CAMPAIGN_ID,
+    CONSENT_EMAIL,
+    EVENT_TIME,
+    USER_ID,
+    Shape,
+)
 from analytics.core.workspace import Workspace
+from analytics.ingest.append import AppendResult, combined_report, merge_items, new_rows
+from analytics.ingest.consent import consent_column, consent_expr
 from analytics.ingest.pipeline import (
     Detection,
     IngestResult,
     detect_file,
     ingest_file,
-    ingest_side_file,
     resolve_spec,
 )
+from analytics.ingest.side_tables import (
+    SIDE_TABLES,
+    AttachResult,
+    SideProposal,
+    match_ids,
+    merge_exposures,
+    merge_users,
+    propose_side_mapping,
+    read_side_table,
+)
 
-__all__ = ["dataset_name_for", "detect", "ingest_path", "ingest_side_table", "summary"]
+__all__ = [
+    "SIDE_TABLES",
+    "AppendResult",
+    "AttachResult",
+    "Detection",
+    "SideProposal",
+    "StaleNotice",
+    "attach_table",
+    "dataset_name_for",
+    "detect",
+    "events_per_day",
+    "ingest_path",
+    "propose_side_mapping",
+    "rejects_csv",
+    "stale_notice",
+    "summary",
+    "table_preview",
+]
 
 _SUMMARY_KEYS = (
     "rows_read",
@@ -46,6 +91,15 @@ _SUMMARY_KEYS = (
     "cancelled_lines",
     "warnings",
 )
+# the tables an ingest or an attach writes; everything else in a dataset is derived from them
+_INGEST_TABLES = frozenset(
+    {EVENTS, REJECTS, USERS, ITEMS, ANONYMOUS_EVENTS, EXPOSURES}
+    | {side_rejects(t) for t in SIDE_TABLES}
+)
+# catalog record kinds that hold results derived from the data (kept, marked stale, on append)
+_DERIVED_RECORDS = ("run", "model", "audience", "campaign", "export")
+_STALE = "stale"
+_REJECTS_SCHEMA = {"line": pl.Int64(), "reason": pl.String(), "raw": pl.String()}
 
 
 def detect(path: str | Path) -> Detection:
@@ -60,6 +114,7 @@ def dataset_name_for(path: str | Path) -> str:
     return name or "dataset"
 
 
+# --- ingest and append --------------------------------------------------------------------------
 def ingest_path(
     ws: Workspace,
     path: str | Path,
@@ -68,33 +123,40 @@ def ingest_path(
     shape: str | None = None,
     mapping: dict[str, str] | None = None,
     day_first: bool | None = None,
+    append: bool = False,
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Ingest ``path`` as dataset ``name`` (default: from the file name) and return the summary.
 
     ``mapping`` (canonical -> source column), when given, is the whole mapping and replaces the
-    detected one. Replaces an existing dataset of the same name.
+    detected one. Replaces an existing dataset of the same name, unless ``append``: then the rows
+    are added under the dataset's stored shape and mapping (see ``analytics.ingest.append``) and
+    the summary says what was added.
     """
     path = Path(path)
     name = name or dataset_name_for(path)
     ws.dataset_dir(name)  # validates the name before any work
+    if append and ws.has_dataset(name):
+        return _append(ws, path, name, day_first, progress).summary()
     progress(0.0, f"Looking at {path.name}")
     detection = detect_file(path)
     spec = resolve_spec(detection, shape=shape, mapping=mapping, day_first=day_first)
-    result = ingest_file(
-        path, spec, progress=scaled(progress, 0.02, 0.85), detection=detection
-    )  # the detection just made: the file is sniffed once
+    result = ingest_file(path, spec, progress=scaled(progress, 0.02, 0.85), detection=detection)
     progress(0.9, "Saving the dataset")
+    frames = _frames(result)
     ws.save_dataset(
         name,
         shape=str(result.shape),
         source=str(path),
         mapping=result.mapping,
         report=result.report,
-        frames=_frames(result),
+        frames=frames,
     )
     progress(1.0, "Dataset saved")
-    return summary(name, result)
+    out = summary(name, result)
+    if USERS in frames and CONSENT_EMAIL in frames[USERS].columns:
+        out["consent_known"] = int(frames[USERS].get_column(CONSENT_EMAIL).is_not_null().sum())
+    return out
 
 
 def summary(name: str, result: IngestResult) -> dict[str, Any]:
@@ -106,44 +168,262 @@ def summary(name: str, result: IngestResult) -> dict[str, Any]:
 
 
 def _frames(result: IngestResult) -> dict[str, pl.DataFrame]:
-    frames = {"events": result.events, "rejects": result.rejects}
-    if result.users is not None:
-        frames["users"] = result.users
+    frames = {EVENTS: result.events, REJECTS: result.rejects}
+    users = _with_consent(result)
+    if users is not None:
+        frames[USERS] = users
     if result.items is not None:
-        frames["items"] = result.items
+        frames[ITEMS] = result.items
     if result.anonymous is not None and result.anonymous.height:
-        frames["anonymous_events"] = result.anonymous
+        frames[ANONYMOUS_EVENTS] = result.anonymous
     return frames
 
 
-def ingest_side_table(
+def _with_consent(result: IngestResult) -> pl.DataFrame | None:
+    """The users table with consent read from any spelling: from a customer table's consent
+    column, or from an events/orders file's (the latest readable value per customer wins)."""
+    users = result.users
+    if result.shape == Shape.CUSTOMERS:
+        column = consent_column(users.columns) if users is not None else None
+        if users is None or column is None:
+            return users
+        users = users.rename({column: CONSENT_EMAIL}) if column != CONSENT_EMAIL else users
+        return users.with_columns(consent_expr(CONSENT_EMAIL))
+    column = consent_column([c for c in result.events.columns if c != USER_ID])
+    if column is None:
+        return users
+    latest = (
+        result.events.select(USER_ID, EVENT_TIME, consent_expr(column).alias(CONSENT_EMAIL))
+        .filter(pl.col(USER_ID).is_not_null() & pl.col(CONSENT_EMAIL).is_not_null())
+        .sort(EVENT_TIME, maintain_order=True)
+        .group_by(USER_ID, maintain_order=True)
+        .agg(pl.col(CONSENT_EMAIL).last())
+    )
+    return merge_users(users, latest)
+
+
+def _append(
+    ws: Workspace, path: Path, name: str, day_first: bool | None, progress: Progress
+) -> AppendResult:
+    """Add ``path`` to dataset ``name`` under its stored mapping; derived results marked stale."""
+    info = ws.dataset(name)
+    if info.shape == Shape.CUSTOMERS:
+        raise MappingError(
+            f"'{name}' is a customer table: it is replaced, not appended to. Attach more customer "
+            "attributes as a users table instead."
+        )
+    progress(0.0, f"Looking at {path.name}")
+    detection = detect_file(path)
+    spec = resolve_spec(detection, shape=info.shape, mapping=info.mapping, day_first=day_first)
+    new = ingest_file(path, spec, progress=scaled(progress, 0.02, 0.8), detection=detection)
+    progress(0.85, "Adding the new rows")
+    frames, added = _grown_tables(ws, name, new)
+    report = combined_report(info.report, frames[EVENTS], added)
+    report["rejected_by_reason"] = _summed(
+        info.report.get("rejected_by_reason") or {}, new.report.get("rejected_by_reason") or {}
+    )
+    result = AppendResult(
+        dataset=name,
+        source=str(path),
+        rows_read=added["rows_read"],
+        rows_accepted=int(new.report["rows_accepted"]),
+        rows_rejected=added["rows_rejected"],
+        duplicates_skipped=added["duplicates_skipped"],
+        rows_added=added["rows_added"],
+        new_users=int(report["users"]) - int(info.report.get("users") or 0),
+        users=int(report["users"]),
+        first_event=report.get("first_event"),
+        last_event=report.get("last_event"),
+    )
+    report["appends"] = [*info.report.get("appends", []), result.summary()]
+    progress(0.9, "Saving the dataset")
+    _save_keeping_derived(ws, info.name, info.shape, info.mapping, report, frames, result)
+    progress(1.0, "Rows added")
+    return result
+
+
+def _grown_tables(
+    ws: Workspace, name: str, new: IngestResult
+) -> tuple[dict[str, pl.DataFrame], dict[str, int]]:
+    """The dataset's ingest tables with ``new`` added, and the counts of what was added."""
+    frames = {t: f for t in _INGEST_TABLES if (f := ws.read_frame(name, t)) is not None}
+    frames[EVENTS], skipped = new_rows(frames.get(EVENTS), new.events)
+    anon_added = 0
+    if new.anonymous is not None and new.anonymous.height:
+        frames[ANONYMOUS_EVENTS], anon_skipped = new_rows(
+            frames.get(ANONYMOUS_EVENTS), new.anonymous
+        )
+        anon_added, skipped = new.anonymous.height - anon_skipped, skipped + anon_skipped
+    frames[REJECTS] = pl.concat([frames.get(REJECTS, new.rejects.clear()), new.rejects])
+    if (items := merge_items(frames.get(ITEMS), new.items)) is not None:
+        frames[ITEMS] = items
+    if (users := _with_consent(new)) is not None:
+        frames[USERS] = merge_users(frames.get(USERS), users)
+    added = {
+        "rows_read": int(new.report["rows_read"]),
+        "rows_rejected": int(new.report["rows_rejected"]),
+        "duplicates_skipped": skipped,
+        "rows_added": int(new.report["rows_accepted"]) - skipped,
+        "rows_without_user": anon_added,
+    }
+    return frames, added
+
+
+def _summed(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    out = dict(a)
+    for key, value in b.items():
+        out[key] = int(out.get(key, 0)) + int(value)
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
+def _save_keeping_derived(
+    ws: Workspace,
+    name: str,
+    shape: str,
+    mapping: dict[str, Any],
+    report: dict[str, Any],
+    frames: dict[str, pl.DataFrame],
+    appended: AppendResult,
+) -> None:
+    """Store the grown tables, keep every derived artifact and record, and mark them stale.
+
+    The workspace only knows a whole-dataset save (which clears what was derived), so what was
+    derived is read first and written back after it.
+    """
+    derived = [a for a in ws.list_artifacts(name) if a not in _INGEST_TABLES]
+    kept = [(a, _read_artifact(ws, name, a), ws.artifact_meta(name, a)) for a in derived]
+    records = [r for kind in _DERIVED_RECORDS for r in ws.list_records(kind, name)]
+    source = ws.dataset(name).source
+    ws.save_dataset(name, shape=shape, source=source, mapping=mapping, report=report, frames=frames)
+    for artifact, (kind, value), meta in kept:
+        if kind == "frame":
+            ws.write_frame(name, artifact, value, meta)
+        elif kind == "json":
+            ws.write_json(name, artifact, value)
+        elif kind == "bytes":
+            ws.write_bytes(name, artifact, value, meta)
+    for record in records:
+        ws.put_record(record.kind, name, record.key, record.payload)
+    if derived or records:
+        ws.put_record(_STALE, name, "data", _stale_payload(appended, derived, records))
+
+
+def _read_artifact(ws: Workspace, name: str, artifact: str) -> tuple[str, Any]:
+    if (frame := ws.read_frame(name, artifact)) is not None:
+        return "frame", frame
+    if (data := ws.read_bytes(name, artifact)) is not None:
+        return "bytes", data
+    return "json", ws.read_json(name, artifact)
+
+
+def _stale_payload(appended: AppendResult, derived: list[str], records: list[Any]) -> dict:
+    return {
+        "changed_at": datetime.now(UTC).isoformat(),
+        "what": (
+            f"{appended.rows_added:,} rows and {appended.new_users:,} new customers were added "
+            f"from {Path(appended.source).name}"
+        ),
+        "artifacts": sorted(derived),
+        "records": sorted({f"{r.kind}:{r.key}" for r in records}),
+    }
+
+
+@dataclass(frozen=True)
+class StaleNotice:
+    """Results computed before the data last grew: what changed, when, and which results."""
+
+    changed_at: str
+    what: str
+    artifacts: tuple[str, ...]
+    records: tuple[str, ...]
+
+
+def stale_notice(ws: Workspace, dataset: str) -> StaleNotice | None:
+    """Why the dataset's derived results are stale (``None`` when nothing was appended since)."""
+    record = ws.get_record(_STALE, dataset, "data")
+    if record is None:
+        return None
+    p = record.payload
+    return StaleNotice(p["changed_at"], p["what"], tuple(p["artifacts"]), tuple(p["records"]))
+
+
+# --- side tables --------------------------------------------------------------------------------
+def attach_table(
     ws: Workspace,
     dataset: str,
+    table: str,
     path: str | Path,
     *,
-    kind: str,
     mapping: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Add campaign exposures or user attributes from ``path`` to an existing dataset.
+    progress: Progress = no_progress,
+) -> AttachResult:
+    """Attach a users or exposures table to a dataset; unmatched ids are kept and counted.
 
-    Exposures are appended (a campaign already present is replaced); user attributes are joined
-    onto the dataset's ``users`` by ``user_id`` (new values win for columns in both).
+    ``users`` are joined onto the dataset's users by ``user_id`` (new values win for columns in
+    both); ``exposures`` are added per campaign (a campaign already present is replaced).
+    ``mapping``: canonical -> source column (``campaign=``, ``arm=``, ``event_time=`` ...).
     """
-    ws.dataset(dataset)  # DatasetNotFound with the known names
-    side = ingest_side_file(Path(path), kind, mapping)
-    frame = side.frame
-    if kind == "exposures":
-        old = ws.read_frame(dataset, "exposures")
-        if old is not None:
-            campaigns = frame.get_column(CAMPAIGN_ID).unique()
-            frame = pl.concat([old.filter(~pl.col(CAMPAIGN_ID).is_in(campaigns)), frame])
-    else:
-        old = ws.read_frame(dataset, "users")
-        if old is not None:
-            if old.get_column(USER_ID).dtype != pl.String:
-                raise MappingError("The dataset's user table has non-text user ids.")
-            kept = [c for c in old.columns if c == USER_ID or c not in frame.columns]
-            frame = old.select(kept).join(frame, on=USER_ID, how="full", coalesce=True)
-    ws.write_frame(dataset, kind, frame, meta={"source": str(path)})
-    ws.write_frame(dataset, f"rejects_{kind}", side.rejects)
-    return {"dataset": dataset, "table": kind, "rows": frame.height, **side.report}
+    info = ws.dataset(dataset)  # DatasetNotFound with the known names
+    path = Path(path)
+    progress(0.0, f"Reading {path.name}")
+    side = read_side_table(path, table, mapping)
+    progress(0.6, "Matching customers")
+    known = ws.scan_frame(dataset, USERS if info.shape == Shape.CUSTOMERS else EVENTS)
+    if known is None:
+        known = pl.LazyFrame(schema={USER_ID: pl.String()})
+    matched, unmatched, sample = match_ids(side.frame.get_column(USER_ID), known)
+    old = ws.read_frame(dataset, table)
+    merged = merge_users(old, side.frame) if table == USERS else merge_exposures(old, side.frame)
+    progress(0.8, "Saving the table")
+    ws.write_frame(dataset, table, merged, meta={"source": str(path)})
+    ws.write_frame(dataset, side_rejects(table), side.rejects)
+    progress(1.0, "Table attached")
+    r = side.report
+    campaigns = side.frame.get_column(CAMPAIGN_ID).unique() if table == EXPOSURES else None
+    return AttachResult(
+        dataset=dataset,
+        table=table,
+        rows_read=int(r["rows_read"]),
+        rows_accepted=int(r["rows_accepted"]),
+        rows_rejected=int(r["rows_rejected"]),
+        matched_users=matched,
+        unmatched_ids=unmatched,
+        unmatched_sample=sample,
+        rejected_by_reason=dict(r.get("rejected_by_reason") or {}),
+        mapping=dict(r["mapping"]),
+        consent_unread=int(r.get("consent_unread", 0)),
+        campaigns=tuple(sorted(campaigns.to_list())) if campaigns is not None else (),
+    )
+
+
+# --- what the Data page reads -------------------------------------------------------------------
+def table_preview(
+    ws: Workspace, dataset: str, table: str = EVENTS, rows: int = 100
+) -> pl.DataFrame:
+    """The first ``rows`` rows of one of a dataset's tables (empty when it has none)."""
+    lf = ws.scan_frame(dataset, table)
+    return pl.DataFrame() if lf is None else lf.head(rows).collect()
+
+
+def events_per_day(ws: Workspace, dataset: str) -> pl.DataFrame:
+    """``day`` (UTC date) and ``events`` (count) over the whole dataset."""
+    lf = ws.scan_frame(dataset, EVENTS)
+    if lf is None:
+        return pl.DataFrame(schema={"day": pl.Date(), "events": pl.UInt32()})
+    return (
+        lf.select(pl.col(EVENT_TIME).dt.date().alias("day"))
+        .drop_nulls()
+        .group_by("day")
+        .len(name="events")
+        .sort("day")
+        .collect()
+    )
+
+
+def rejects_csv(ws: Workspace, dataset: str, table: str = REJECTS) -> bytes:
+    """Rejected lines (``line, reason, raw``) as CSV bytes; ``table``: ``rejects`` or a side
+    table's (``side_rejects('users')``)."""
+    rejects = ws.read_frame(dataset, table)
+    if rejects is None:
+        rejects = pl.DataFrame(schema=_REJECTS_SCHEMA)
+    return rejects.write_csv().encode("utf-8")

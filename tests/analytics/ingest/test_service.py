@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import polars as pl
@@ -9,7 +10,15 @@ import pytest
 
 from analytics.core.errors import DatasetNotFound, MappingError, SpecError
 from analytics.core.workspace import Workspace
-from analytics.ingest.service import dataset_name_for, detect, ingest_path, ingest_side_table
+from analytics.ingest.service import (
+    attach_table,
+    dataset_name_for,
+    detect,
+    events_per_day,
+    ingest_path,
+    rejects_csv,
+    table_preview,
+)
 
 ORDERS = (
     "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\n"
@@ -84,8 +93,8 @@ def test_side_tables(workspace: Workspace, orders: Path, tmp_path: Path) -> None
     exposures.write_text(
         "customer_id,group,sent_at\n17850,treatment,2011-01-05\n13047,control,2011-01-05\n,control,2011-01-05\n"
     )
-    out = ingest_side_table(workspace, "shop", exposures, kind="exposures")
-    assert (out["rows"], out["rows_rejected"]) == (2, 1)
+    out = attach_table(workspace, "shop", "exposures", exposures)
+    assert (out.rows_accepted, out.rows_rejected) == (2, 1)
     frame = workspace.read_frame("shop", "exposures")
     assert frame.columns == ["user_id", "campaign_id", "arm", "sent_time"]
     assert frame.get_column("campaign_id").to_list() == ["spring_mail"] * 2
@@ -93,12 +102,23 @@ def test_side_tables(workspace: Workspace, orders: Path, tmp_path: Path) -> None
 
     users = tmp_path / "crm.csv"
     users.write_text("user_id,email,consent_email\n17850,a@x.com,true\n13047,b@x.com,false\n")
-    out = ingest_side_table(workspace, "shop", users, kind="users")
+    attach_table(workspace, "shop", "users", users)
     table = workspace.read_frame("shop", "users").sort("user_id")
     assert table.get_column("consent_email").to_list() == [False, True]
     assert table.schema["consent_email"] == pl.Boolean
 
     with pytest.raises(DatasetNotFound):
-        ingest_side_table(workspace, "nope", users, kind="users")
+        attach_table(workspace, "nope", "users", users)
     with pytest.raises(MappingError):
-        ingest_side_table(workspace, "shop", users, kind="exposures")
+        attach_table(workspace, "shop", "exposures", users)
+
+
+def test_what_the_data_page_reads(workspace: Workspace, orders: Path) -> None:
+    ingest_path(workspace, orders, name="shop")
+    assert table_preview(workspace, "shop", rows=2).height == 2
+    assert table_preview(workspace, "shop", "users").is_empty()  # no such table
+    per_day = events_per_day(workspace, "shop")
+    assert per_day.rows() == [(date(2010, 12, 1), 2), (date(2010, 12, 2), 1)]  # customers only
+    csv = rejects_csv(workspace, "shop").decode()
+    assert csv.splitlines()[0] == "line,reason,raw" and "unreadable quantity" in csv
+    assert rejects_csv(workspace, "shop", "rejects_users").decode() == "line,reason,raw\n"
