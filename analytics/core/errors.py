@@ -4,7 +4,9 @@ from __future__ import annotations
 
 __all__ = [
     "AudienceLabError",
+    "CatalogDamaged",
     "DatasetNotFound",
+    "DiskFull",
     "IngestError",
     "MappingError",
     "NotEnoughData",
@@ -26,7 +28,15 @@ class MappingError(AudienceLabError):
 
 
 class WorkspaceBusy(AudienceLabError):
-    """Another process holds the workspace for writing longer than we were willing to wait."""
+    """Another operation is writing this dataset (or the catalog stayed locked too long)."""
+
+
+class CatalogDamaged(AudienceLabError):
+    """The workspace catalog is missing or unreadable; ``doctor --repair`` rebuilds it."""
+
+
+class DiskFull(AudienceLabError):
+    """The disk filled up while saving; the previous version was kept and partial files removed."""
 
 
 class DatasetNotFound(AudienceLabError):
