@@ -49,8 +49,14 @@ def calibration_chart(card: dict[str, Any]) -> go.Figure:
     top = max(max(c["predicted"]), max(c["observed"]), 0.01)
     fig.add_scatter(x=[0, top], y=[0, top], mode="lines", name="Perfect",
                     line={"color": PEER, "dash": "dot"})  # fmt: skip
+    bars = None
+    if "observed_high" in c:  # the observed rate's exact 90% interval per bin
+        up = [h - o for h, o in zip(c["observed_high"], c["observed"], strict=True)]
+        down = [o - lo for lo, o in zip(c["observed_low"], c["observed"], strict=True)]
+        bars = {"type": "data", "array": up, "arrayminus": down, "color": PRIMARY}
+        top = max(top, *c["observed_high"])
     fig.add_scatter(x=c["predicted"], y=c["observed"], mode="lines+markers", name="Model",
-                    line={"color": PRIMARY})  # fmt: skip
+                    line={"color": PRIMARY}, error_y=bars)  # fmt: skip
     fig.update_xaxes(title="Predicted probability", tickformat=".0%")
     fig.update_yaxes(title="Observed rate", tickformat=".0%")
     return _layout(fig, "Calibration: do the probabilities come true?")
@@ -132,12 +138,18 @@ def _day(text: str) -> str:
     return f"{datetime.fromisoformat(text):%d %b %Y}"
 
 
+def _ci(metrics: dict[str, Any], key: str) -> str:
+    """`` (90%: low–high)`` after a figure, or nothing when the card has no interval."""
+    ci = metrics.get(f"{key}_ci")
+    return f" (90%: {ci[0]:.3f}–{ci[1]:.3f})" if ci else ""
+
+
 def show_card(card: dict[str, Any]) -> None:
     """The model card: quality word and numbers, the baseline beside it, device, time, window."""
     m, b = card["metrics"], card["baseline"]
     cols = st.columns(5)
     if "auc" in m:
-        noted_metric(cols[0], "Model quality", m["quality"], f"AUC {m['auc']:.3f}")
+        noted_metric(cols[0], "Model quality", m["quality"], f"AUC {m['auc']:.3f}{_ci(m, 'auc')}")
     else:
         cols[0].metric("Model quality", m.get("quality", "—"))
     if b.get("auc") is not None:
@@ -147,13 +159,17 @@ def show_card(card: dict[str, Any]) -> None:
     elif "top1" in b:
         cols[1].metric(f"Baseline ({b['name']})", f"{b['top1']:.0%} right")
     if "top_decile_lift" in m:
-        cols[2].metric("Top-10% lift", f"{m['top_decile_lift']:.1f}×")
+        lift = m.get("top_decile_lift_ci")
+        note = f"90%: {lift[0]:.1f}× to {lift[1]:.1f}×" if lift else ""
+        noted_metric(cols[2], "Top-10% lift", f"{m['top_decile_lift']:.1f}×", note)
     elif "top1" in m:
         noted_metric(cols[2], "Top guess right", f"{m['top1']:.0%}", f"top 3: {m['top3']:.0%}")
     elif "mae" in m:
         noted_metric(cols[2], "Typical error", f"{m['mae']:,.2f}", f"total bias {m['bias']:+.0%}")
     noted_metric(cols[3], "Trained on", card["device"], f"{card['seconds']:.0f} s")
     cols[4].metric("Horizon", f"{card['horizon_days']} days")
+    for note in m.get("notes", []):
+        st.warning(note)
     w = card["window"]
     comp = card.get("comparison") or {}
     if "auc" in comp:

@@ -11,6 +11,8 @@ import polars as pl
 from scipy import stats
 from sklearn import metrics as skm
 
+from models.predict.intervals import clopper_pearson
+
 __all__ = [
     "calibration_curve",
     "category_metrics",
@@ -70,17 +72,22 @@ def gains_table(y: np.ndarray, score: np.ndarray, bins: int = 10) -> pl.DataFram
 
 
 def calibration_curve(y: np.ndarray, prob: np.ndarray, bins: int = 10) -> pl.DataFrame:
-    """``bin, predicted, observed, users`` over equal-count bins of the predicted probability."""
+    """``bin, predicted, observed, observed_low, observed_high, users`` over equal-count bins of
+    the predicted probability; the observed rate's exact 90% interval (Clopper–Pearson)."""
     y = np.asarray(y, dtype=float)
     prob = np.asarray(prob, dtype=float)
     order = np.argsort(prob, kind="stable")
     parts = [p for p in np.array_split(order, bins) if len(p)]
+    users = np.array([len(p) for p in parts])
+    exact = clopper_pearson(np.array([y[p].sum() for p in parts]), users)
     return pl.DataFrame(
         {
             "bin": np.arange(1, len(parts) + 1),
             "predicted": [float(prob[p].mean()) for p in parts],
             "observed": [float(y[p].mean()) for p in parts],
-            "users": [len(p) for p in parts],
+            "observed_low": exact[:, 0],
+            "observed_high": exact[:, 1],
+            "users": users,
         }
     )
 

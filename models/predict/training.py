@@ -48,6 +48,12 @@ from models.predict.category import GBMCategory
 from models.predict.classifier import GBMClassifier
 from models.predict.clv import clv_view
 from models.predict.gbm import GBMConfig
+from models.predict.intervals import (
+    bootstrap_counts,
+    classification_intervals,
+    regression_intervals,
+    weighted_auc,
+)
 from models.predict.metrics import (
     category_metrics,
     classification_metrics,
@@ -295,16 +301,13 @@ def _train_binary(lf, spec, feats, labels, names, cuts, choice, progress) -> Spl
     p_ev = model.predict_proba(X_ev)[:, 1]
     metrics: dict[str, Any] = classification_metrics(y_ev, p_ev)
     progress(0.5, "Fitting the classical baselines")
-    rfm = _rfm_columns(names)
-    logit = RecencyLogistic(random_state=spec.seed).fit(tr.select(rfm).to_numpy(), y_tr)
-    baseline_scores = {"RFM logistic": logit.predict_proba(ev.select(rfm).to_numpy())[:, 1]}
-    if ev["bgnbd_prob"].max() > 0:
-        bg = ev["bgnbd_prob"].to_numpy()
-        baseline_scores["BG/NBD"] = bg if spec.target == "purchase" else 1 - bg
+    baseline_scores = _binary_baselines(spec, tr, ev, y_tr, _rfm_columns(names))
     baselines = {n: classification_metrics(y_ev, s) for n, s in baseline_scores.items()}
     best = _pick_baseline(baselines, "auc", higher=True)
+    peer = baseline_scores.get(best["name"])
+    metrics |= classification_intervals(y_ev, p_ev, baseline=peer, seed=spec.seed)
     validation = ev.select(USER_ID, "label").with_columns(
-        score=p_ev, baseline=baseline_scores.get(best["name"], np.zeros(len(ev)))
+        score=p_ev, baseline=peer if peer is not None else np.zeros(len(ev))
     )
     if cuts["eval"] != cuts["score"]:
         progress(0.6, "Refitting on the latest labelled window")
@@ -342,6 +345,16 @@ def _train_binary(lf, spec, feats, labels, names, cuts, choice, progress) -> Spl
     run.comparison = comparison
     run.winner = comparison.get("used", "lightgbm")
     return run
+
+
+def _binary_baselines(spec, tr, ev, y_tr, rfm: list[str]) -> dict[str, np.ndarray]:
+    """Evaluation-window scores of the R/F/M/T logistic and (for buyers) BG/NBD."""
+    logit = RecencyLogistic(random_state=spec.seed).fit(tr.select(rfm).to_numpy(), y_tr)
+    scores = {"RFM logistic": logit.predict_proba(ev.select(rfm).to_numpy())[:, 1]}
+    if ev["bgnbd_prob"].max() > 0:
+        bg = ev["bgnbd_prob"].to_numpy()
+        scores["BG/NBD"] = bg if spec.target == "purchase" else 1 - bg
+    return scores
 
 
 _SEQUENCE_COLUMNS = {
@@ -443,6 +456,7 @@ def _train_revenue(lf, spec, feats, labels, names, cuts, choice, progress) -> Sp
     model = GBMRevenue(**_gbm_kwargs(spec)).fit(X_tr, y_tr, feature_names=names)
     pred = model.predict(X_ev)
     metrics = regression_metrics(y_ev, pred) | _spend_auc(y_ev, pred)
+    metrics |= regression_intervals(y_ev, pred, seed=spec.seed) | _spend_auc_ci(y_ev, pred, spec)
     h = choice.horizon_days
     tenure = ev["days_since_first_event"].to_numpy() + 1.0
     baseline_preds = {
@@ -484,6 +498,15 @@ def _spend_auc(y: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     """How well the predicted spend ranks who spends at all: AUC and the quality word."""
     m = classification_metrics((np.asarray(y) > 0).astype(int), _rank01(pred))
     return {"auc": m.get("auc"), "quality": m["quality"]}
+
+
+def _spend_auc_ci(y: np.ndarray, pred: np.ndarray, spec: PredictorSpec) -> dict[str, Any]:
+    """The spend AUC's 90% interval (who spends at all, ranked by predicted spend)."""
+    spent = np.asarray(y) > 0
+    if spent.all() or not spent.any():
+        return {}
+    auc = weighted_auc(spent, pred, bootstrap_counts(len(spent), seed=spec.seed))
+    return {"auc_ci": [float(v) for v in np.nanquantile(auc, [0.05, 0.95])]}
 
 
 def _rank01(x: np.ndarray) -> np.ndarray:

@@ -57,6 +57,12 @@ def test_calibration_curve_bins_are_equal_count():
     c = calibration_curve(y, p, bins=5)
     assert c["users"].to_list() == [200] * 5
     assert np.allclose(c["predicted"], c["observed"], atol=0.07)
+    assert (c["observed_low"] <= c["observed"]).all() and (
+        c["observed"] <= c["observed_high"]
+    ).all()
+    # a bin of 200 at a rate near 0.5: the exact interval is about ±1.645·√(¼/200) ≈ ±0.058
+    middle = c.row(2, named=True)
+    assert middle["observed_high"] - middle["observed_low"] == pytest.approx(0.116, abs=0.01)
 
 
 def test_regression_metrics_bias_and_errors():

@@ -21,6 +21,9 @@ def test_fit_on_split_trains_out_of_time_and_scores_everyone(store):
     assert run.scores[USER].n_unique() == store[USER].n_unique()
     assert run.metrics["auc"] > 0.65 and run.metrics["quality"] != "Unknown"
     assert run.baseline["name"] in ("RFM logistic", "BG/NBD")
+    low, high = run.metrics["auc_ci"]
+    assert low <= run.metrics["auc"] <= high and high - low < 0.3
+    assert len(run.metrics["auc_gain_ci"]) == 2 and isinstance(run.metrics["notes"], list)
     assert "expected_purchases" in run.scores.columns
     frequent = run.scores.filter(pl.col(USER).str.slice(1).cast(pl.Int64) % 2 == 0)["score"].mean()
     rare = run.scores.filter(pl.col(USER).str.slice(1).cast(pl.Int64) % 2 == 1)["score"].mean()
@@ -31,6 +34,7 @@ def test_fit_on_split_revenue_and_next_category(store):
     rev = fit_on_split(store, PredictorSpec("revenue", horizon_days=14, n_estimators=30))
     assert {"lower", "upper"} <= set(rev.scores.columns)
     assert "mae" in rev.metrics and "bias" in rev.metrics
+    assert rev.metrics["bias_ci"][0] <= rev.metrics["bias"] <= rev.metrics["bias_ci"][1]
     cat = fit_on_split(store, PredictorSpec("next_category", horizon_days=14, n_estimators=30))
     assert cat.metrics["top1"] > 0.75  # each kind buys one category
     assert set(cat.scores["category"].unique()) <= {"books", "garden"}
