@@ -6,12 +6,11 @@ from ui import cache, state
 from ui import campaign_widgets as cw
 from ui.widgets import showing_errors
 
-KEY = "cmp"
-
 st.title("Campaigns")
 ws, dataset = state.require_dataset(
     "Campaigns need a dataset: load the demo store or upload your own file first."
 )
+KEY = state.dataset_key("cmp")  # this dataset's own state: nothing carries over to another
 
 with showing_errors():
     inputs = cache.audience_inputs(ws, dataset)

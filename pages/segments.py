@@ -6,7 +6,8 @@ import streamlit as st
 
 from analytics.core.errors import AudienceLabError
 from analytics.features.rfm import RFM_RULES
-from models.segments.service import SegmentSpec, run_segmentation, save_audience
+from models.campaigns.service import save_audience
+from models.segments.service import SegmentSpec, run_segmentation
 from ui import state
 from ui.cache import cached_segmentation, map_frame
 from ui.charts_segments import (
@@ -67,8 +68,8 @@ with learned:
         name = name_col.text_input("Audience name", value="map_selection", key="audience_name")
         if save_col.button("Save as audience", key="save_audience"):
             try:
-                saved = save_audience(ws, dataset, name, picked)
-                st.toast(f"Saved audience '{saved['audience']}' ({saved['size']:,} customers).")
+                saved = save_audience(ws, dataset, name, user_ids=picked, source="map selection")
+                st.toast(f"Saved audience '{saved.name}' ({saved.size:,} customers, a fixed list).")
             except AudienceLabError as err:
                 st.error(str(err))
     else:

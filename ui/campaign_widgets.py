@@ -1,14 +1,15 @@
 """Widgets of the Campaigns page: ``show_x(...)`` draws one section and returns its input.
 
-Session state of this page lives under keys starting with the ``key`` argument ("cmp" on the
-page): the audience and campaign widgets, the last simulation and the last export's bytes (so the
-download button serves them without rerunning anything).
+Session state of this page lives under keys starting with the ``key`` argument, which the page
+makes with ``ui.state.dataset_key`` from the dataset and its fingerprint: the audience and
+campaign widgets, the last simulation and the last export's bytes (so the download button serves
+them without rerunning anything). Another dataset, or the same one re-ingested, starts from a
+clean page: one dataset's result can never be shown or exported on another.
 """
 
 from __future__ import annotations
 
 import io
-import json
 from typing import Any
 
 import polars as pl
@@ -17,10 +18,16 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from analytics.core.workspace import Workspace
 from models.campaigns import service as svc
-from models.campaigns.audience import AttributeFilter, AudienceInputs, AudienceSpec, ScoreBand
-from models.campaigns.audience import spec_to_dict as to_dict
-from models.campaigns.export import ExportSpec
-from models.campaigns.simulation import CampaignSpec, Offer
+from models.campaigns.service import (
+    AttributeFilter,
+    AudienceInputs,
+    AudienceSpec,
+    CampaignResult,
+    CampaignSpec,
+    ExportSpec,
+    Offer,
+    ScoreBand,
+)
 from ui import cache
 from ui import charts_campaigns as charts
 from ui.progress import progress_bar
@@ -104,67 +111,55 @@ def show_audience_builder(
     ws: Workspace, dataset: str, inputs: AudienceInputs, key: str
 ) -> AudienceSpec:
     """Rules on the left, live size / value / overlap on the right; a save box below."""
-    t = _template(key).audience
     left, right = st.columns([3, 2])
     with left:
-        seg_names: dict[int, str] = {}
-        if inputs.segments is not None:
-            seg_names = dict(inputs.segments.select("segment", "segment_name").unique().iter_rows())
-        segments = st.multiselect(
-            "Segments",
-            sorted(seg_names),
-            [s for s in t.segments if s in seg_names],
-            format_func=lambda s: seg_names[s],
-            key=_k(key, "segments"),
-            disabled=not seg_names,
-        )
-        groups = [] if inputs.rfm is None else sorted(inputs.rfm["rfm_group"].unique().drop_nulls())
-        rfm = st.multiselect(
-            "RFM groups",
-            groups,
-            [g for g in t.rfm_groups if g in groups],
-            key=_k(key, "rfm"),
-            disabled=not groups,
-        )
-        lists = sorted(inputs.audiences)
-        saved = st.multiselect(
-            "In saved audiences",
-            lists,
-            [a for a in t.audiences if a in lists],
-            key=_k(key, "lists"),
-        )
-        bands = _band_widgets(inputs, t, key)
-        filters = _filter_widgets(inputs, key)
-        days = st.number_input(
-            "Leave out who bought in the last N days (0 = nobody)",
-            0,
-            365,
-            t.exclude_purchased_within_days or 0,
-            key=_k(key, "recent_days"),
-        )
-        running = st.multiselect(
-            "Leave out running campaigns", sorted(inputs.campaigns), key=_k(key, "running")
-        )
-        consent = st.checkbox(
-            "Only customers who opted in to e-mail", t.exclude_no_consent, key=_k(key, "consent")
-        )
-    spec = AudienceSpec(
-        segments=tuple(segments),
-        rfm_groups=tuple(rfm),
-        audiences=tuple(saved),
-        score_bands=tuple(bands),
-        filters=tuple(filters),
-        exclude_purchased_within_days=int(days) or None,
-        exclude_no_consent=consent,
-        exclude_campaigns=tuple(running),
-    )
+        spec = _rule_widgets(inputs, _template(key).audience, key)
     with right:
-        _show_audience_numbers(ws, dataset, spec)
+        _show_audience_numbers(ws, dataset, spec, key)
     return spec
 
 
-def _show_audience_numbers(ws: Workspace, dataset: str, spec: AudienceSpec) -> None:
-    _, summary = cache.audience_preview(ws, dataset, json.dumps(to_dict(spec)), spec)
+def _rule_widgets(inputs: AudienceInputs, t: AudienceSpec, key: str) -> AudienceSpec:
+    seg_names: dict[int, str] = {}
+    if inputs.segments is not None:
+        seg_names = dict(inputs.segments.select("segment", "segment_name").unique().iter_rows())
+    segments = st.multiselect(
+        "Segments", sorted(seg_names), [s for s in t.segments if s in seg_names],
+        format_func=lambda s: seg_names[s], key=_k(key, "segments"), disabled=not seg_names,
+    )  # fmt: skip
+    groups = [] if inputs.rfm is None else sorted(inputs.rfm["rfm_group"].unique().drop_nulls())
+    rfm = st.multiselect(
+        "RFM groups", groups, [g for g in t.rfm_groups if g in groups], key=_k(key, "rfm"),
+        disabled=not groups,
+    )  # fmt: skip
+    lists = sorted(inputs.audiences)
+    kinds = inputs.audience_kinds
+    saved = st.multiselect(
+        "In saved audiences", lists, [a for a in t.audiences if a in lists],
+        format_func=lambda a: f"{a} ({kinds.get(a, 'fixed')})", key=_k(key, "lists"),
+    )  # fmt: skip
+    bands = _band_widgets(inputs, t, key)
+    filters = _filter_widgets(inputs, key)
+    days = st.number_input(
+        "Leave out who bought in the last N days (0 = nobody)", 0, 365,
+        t.exclude_purchased_within_days or 0, key=_k(key, "recent_days"),
+    )  # fmt: skip
+    running = st.multiselect(
+        "Leave out running campaigns", sorted(inputs.campaigns), key=_k(key, "running")
+    )
+    consent = st.checkbox(
+        "Only customers who opted in to e-mail", t.exclude_no_consent, key=_k(key, "consent")
+    )
+    return AudienceSpec(
+        segments=tuple(segments), rfm_groups=tuple(rfm), audiences=tuple(saved),
+        score_bands=tuple(bands), filters=tuple(filters),
+        exclude_purchased_within_days=int(days) or None, exclude_no_consent=consent,
+        exclude_campaigns=tuple(running),
+    )  # fmt: skip
+
+
+def _show_audience_numbers(ws: Workspace, dataset: str, spec: AudienceSpec, key: str) -> None:
+    _, summary = cache.audience_preview(ws, dataset, svc.spec_key(spec), spec)
     noted_metric(
         st, "Audience", f"{summary.size:,}", f"{summary.share:.0%} of {summary.base:,} customers"
     )
@@ -177,11 +172,16 @@ def _show_audience_numbers(ws: Workspace, dataset: str, spec: AudienceSpec) -> N
             column_config={"share": st.column_config.NumberColumn(format="percent")},
         )
     name = st.text_input(
-        "Save this audience as", key="cmp_audience_name", placeholder="e.g. winback"
+        "Save this audience as", key=f"{key}_audience_name", placeholder="e.g. winback"
     )
-    if st.button("Save audience", key="cmp_save_audience", disabled=not name):
-        saved = svc.save_audience(ws, dataset, name, spec)
-        st.success(f"Saved '{saved['audience']}' ({saved['size']:,} customers).")
+    dynamic = st.radio(
+        "Keep it", [True, False], horizontal=True, key=f"{key}_audience_dynamic",
+        format_func=lambda d: "up to date (rules re-run on new data)" if d else "as a fixed list",
+    )  # fmt: skip
+    if st.button("Save audience", key=f"{key}_save_audience", disabled=not name):
+        saved = svc.save_audience(ws, dataset, name, rules=spec, dynamic=bool(dynamic))
+        kind = "kept up to date" if saved.dynamic else "a fixed list"
+        st.success(f"Saved '{saved.name}' ({saved.size:,} customers, {kind}).")
 
 
 # --- uplift ---------------------------------------------------------------------------------------
@@ -197,54 +197,72 @@ _LEARNER_NAMES = {
 
 def show_uplift(ws: Workspace, dataset: str, key: str) -> None:
     """The uplift model: its quality, who it hurts, what makes people persuadable; or train one."""
-    model = svc.latest_uplift_model(ws, dataset)
-    exposures = ws.scan_frame(dataset, "exposures")
-    users = ws.read_frame(dataset, "users")
-    if model is not None:
-        card = svc.uplift_card(ws, model)
-        rec = ws.get_record("model", dataset, model)
-        payload = rec.payload if rec else {}
-        cols = st.columns(max(len(card["arms"]), 1))
-        for col, (arm, info) in zip(cols, card["arms"].items(), strict=False):
-            m = payload.get("metrics", {}).get(arm, {})
-            truth = f" (planted truth {m['truth_qini']:.4f})" if "truth_qini" in m else ""
-            noted_metric(
-                col,
-                f"Qini, {arm}",
-                f"{m.get('qini', 0):.4f}",
-                f"learner: {_LEARNER_NAMES.get(info['learner'], info['learner'])}{truth}",
-            )
-        for warning in payload.get("warnings", []):
-            st.warning(warning, icon=":material/warning:")
-        arm = st.selectbox("Arm", list(card["arms"]), key=f"{key}_shap_arm")
-        left, right = st.columns(2)
-        left.plotly_chart(charts.persuadable_chart(card["shap"][arm]), key=f"{key}_shap")
-        truth_curves = {a: i["curves"].get("truth", []) for a, i in card["arms"].items()}
-        right.plotly_chart(
-            charts.qini_chart(
-                {a: i["curves"]["model"] for a, i in card["arms"].items()}, truth_curves
-            ),
-            key=f"{key}_qini",
-        )
+    view = svc.uplift_view(ws, dataset)
+    if view.card is not None:
+        _show_uplift_model(view, key)
     with st.expander(
-        "Learn uplift from a past campaign" if model is None else "Retrain", expanded=model is None
+        "Learn uplift from a past campaign" if view.model is None else "Retrain",
+        expanded=view.model is None,
     ):
-        if exposures is not None:
-            treatment, outcome = (
-                "arm",
-                st.selectbox("Outcome", ["purchase", "revenue"], key=f"{key}_outcome"),
-            )
-        elif users is not None:
-            treatment = st.selectbox("Treatment column", users.columns[1:], key=f"{key}_treatment")
-            outcome = st.selectbox("Outcome column", users.columns[1:], key=f"{key}_outcome_col")
-        else:
-            st.info("This dataset has no past campaign: add an exposures table on the Data page.")
-            return
-        if st.button("Learn uplift", key=f"{key}_train"):
-            with progress_bar("Learning who is persuadable") as progress:
-                result = svc.train_uplift(ws, dataset, svc.UpliftSpec(treatment, outcome), progress)
-            st.success(f"Uplift model {result.model} ready.")
-            st.rerun()
+        _show_uplift_form(ws, dataset, view, key)
+
+
+def _show_uplift_model(view: svc.UpliftView, key: str) -> None:
+    card = view.card or {}
+    cols = st.columns(max(len(card["arms"]), 1))
+    for col, (arm, info) in zip(cols, card["arms"].items(), strict=False):
+        m = view.record.get("metrics", {}).get(arm, {})
+        truth = f" (planted truth {m['truth_qini']:.4f})" if "truth_qini" in m else ""
+        noted_metric(
+            col, f"Qini, {arm}", f"{m.get('qini', 0):.4f}",
+            f"learner: {_LEARNER_NAMES.get(info['learner'], info['learner'])}{truth}",
+        )  # fmt: skip
+    st.caption(f"Control group of the past campaign: {card.get('control', '?')}.")
+    for warning in view.record.get("warnings", []):
+        st.warning(warning, icon=":material/warning:")
+    arm = st.selectbox("Arm", list(card["arms"]), key=f"{key}_shap_arm")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.persuadable_chart(card["shap"][arm]), key=f"{key}_shap")
+    truth_curves = {a: i["curves"].get("truth", []) for a, i in card["arms"].items()}
+    model_curves = {a: i["curves"]["model"] for a, i in card["arms"].items()}
+    right.plotly_chart(charts.qini_chart(model_curves, truth_curves), key=f"{key}_qini")
+
+
+def _default_index(options: list[str], value: str | None) -> int:
+    return options.index(value) if value in options else 0
+
+
+def _show_uplift_form(ws: Workspace, dataset: str, view: svc.UpliftView, key: str) -> None:
+    if view.arms is not None:
+        treatment = "arm"
+        outcome = st.selectbox("Outcome", ["purchase", "revenue"], key=f"{key}_outcome")
+    elif view.columns:
+        treated, measured = view.suggested
+        treatment = st.selectbox(
+            "Treatment column (who got what)", view.columns,
+            _default_index(view.columns, treated), key=f"{key}_treatment",
+        )  # fmt: skip
+        outcomes = [c for c in view.columns if c != treatment]
+        outcome = st.selectbox(
+            "Outcome column (what they did)", outcomes, _default_index(outcomes, measured),
+            key=f"{key}_outcome_col",
+        )  # fmt: skip
+    else:
+        st.info("This dataset has no past campaign: add an exposures table on the Data page.")
+        return
+    values, guessed = svc.treatment_values(ws, dataset, treatment)
+    control = st.selectbox(
+        "Control group (who was not contacted)", values, _default_index(values, guessed),
+        key=f"{key}_control_{treatment}",
+    )  # fmt: skip
+    if guessed is None:
+        st.caption("No value is named like a control group: check the one chosen above.")
+    if st.button("Learn uplift", key=f"{key}_train", disabled=not values):
+        spec = svc.UpliftSpec(treatment, outcome, control=control)
+        with progress_bar("Learning who is persuadable") as progress:
+            result = svc.train_uplift(ws, dataset, spec, progress)
+        st.success(f"Uplift model {result.model} ready (control group: {result.control}).")
+        st.rerun()
 
 
 # --- campaign form and simulation -----------------------------------------------------------------
@@ -270,74 +288,71 @@ def show_campaign_form(audience: AudienceSpec, has_history: bool, key: str) -> C
     t = _template(key)
     with st.form(f"{key}_form"):
         name = st.text_input("Campaign name", t.name, key=_k(key, "name"))
-        c1, c2, c3 = st.columns(3)
-        discount = c1.number_input(
-            "Discount %", 0.0, 90.0, t.offer.discount_pct, 1.0, key=_k(key, "discount")
-        )
-        cpc = c2.number_input(
-            "Cost per contact", 0.0, 100.0, t.offer.cost_per_contact, 0.01, key=_k(key, "cpc")
-        )
-        channels = ["email", "sms", "push", "mail"]
-        channel = c3.selectbox(
-            "Channel",
-            channels,
-            channels.index(t.offer.channel) if t.offer.channel in channels else 0,
-            key=_k(key, "channel"),
-        )
-        budget = c1.number_input(
-            "Budget (0 = no limit)", 0.0, None, t.budget or 0.0, 100.0, key=_k(key, "budget")
-        )
-        margin = c2.number_input(
-            "Gross margin %", 1.0, 100.0, t.margin_pct, 5.0, key=_k(key, "margin")
-        )
-        order_value = (
-            None
-            if has_history
-            else c3.number_input(
-                "Value of a sale", 0.0, None, t.order_value or 50.0, key=_k(key, "order_value")
-            )
-        )
-        effects = {"auto": "Uplift model (when learned)", "assumed": "Assumed lift"}
-        effect = c1.radio(
-            "Effect",
-            list(effects),
-            0 if t.effect_source != "assumed" else 1,
-            format_func=effects.get,
-            key=_k(key, "effect"),
-        )
-        lift = c2.slider("Assumed lift %", 0.0, 100.0, t.assumed_lift_pct, key=_k(key, "lift"))
-        strategy = c3.selectbox(
-            "Target by",
-            list(_STRATEGIES),
-            list(_STRATEGIES).index(t.strategy),
-            format_func=_STRATEGIES.get,
-            key=_k(key, "strategy"),
-        )
-        best = c1.checkbox("Go as deep as pays best", t.depth_pct is None, key=_k(key, "best"))
-        depth = c2.slider(
-            "Or contact the top %", 1, 100, int(t.depth_pct or 30), key=_k(key, "depth")
-        )
-        holdout = c3.number_input(
-            "Control group %", 0.0, 50.0, t.holdout_pct, 1.0, key=_k(key, "holdout")
-        )
+        columns = st.columns(3)
+        offer = _offer_widgets(columns, t, has_history, key)
+        targeting = _targeting_widgets(columns, t, key)
         if not st.form_submit_button("Simulate", type="primary"):
             return None
-    return CampaignSpec(
-        name=name or "campaign",
-        audience=audience,
-        budget=budget or None,
-        margin_pct=margin,
-        offer=Offer(discount_pct=discount, cost_per_contact=cpc, channel=channel),
-        effect_source=effect,
-        assumed_lift_pct=lift,
-        strategy=strategy,
-        depth_pct=None if best else float(depth),
-        holdout_pct=holdout,
-        order_value=order_value,
-    ).validate()
+    return CampaignSpec(name=name or "campaign", audience=audience, **offer, **targeting).validate()
 
 
-def show_simulation(ws: Workspace, dataset: str, spec: CampaignSpec | None, key: str) -> Any:
+def _offer_widgets(columns: list, t: CampaignSpec, has_history: bool, key: str) -> dict[str, Any]:
+    """The offer, budget, margin and (without order history) the value of a sale."""
+    c1, c2, c3 = columns
+    discount = c1.number_input(
+        "Discount %", 0.0, 90.0, t.offer.discount_pct, 1.0, key=_k(key, "discount")
+    )
+    cpc = c2.number_input(
+        "Cost per contact", 0.0, 100.0, t.offer.cost_per_contact, 0.01, key=_k(key, "cpc")
+    )
+    channels = ["email", "sms", "push", "mail"]
+    channel = c3.selectbox(
+        "Channel", channels, _default_index(channels, t.offer.channel), key=_k(key, "channel")
+    )
+    budget = c1.number_input(
+        "Budget (0 = no limit)", 0.0, None, t.budget or 0.0, 100.0, key=_k(key, "budget")
+    )
+    margin = c2.number_input("Gross margin %", 1.0, 100.0, t.margin_pct, 5.0, key=_k(key, "margin"))
+    order_value = (
+        None
+        if has_history
+        else c3.number_input(
+            "Value of a sale", 0.0, None, t.order_value or 50.0, key=_k(key, "order_value")
+        )
+    )
+    return {
+        "offer": Offer(discount_pct=discount, cost_per_contact=cpc, channel=channel),
+        "budget": budget or None, "margin_pct": margin, "order_value": order_value,
+    }  # fmt: skip
+
+
+def _targeting_widgets(columns: list, t: CampaignSpec, key: str) -> dict[str, Any]:
+    """Where the effect comes from, who goes first, how deep, and the control group's share."""
+    c1, c2, c3 = columns
+    effects = {"auto": "Uplift model (when learned)", "assumed": "Assumed lift"}
+    effect = c1.radio(
+        "Effect", list(effects), 0 if t.effect_source != "assumed" else 1,
+        format_func=effects.get, key=_k(key, "effect"),
+    )  # fmt: skip
+    lift = c2.slider("Assumed lift %", 0.0, 100.0, t.assumed_lift_pct, key=_k(key, "lift"))
+    strategy = c3.selectbox(
+        "Target by", list(_STRATEGIES), list(_STRATEGIES).index(t.strategy),
+        format_func=_STRATEGIES.get, key=_k(key, "strategy"),
+    )  # fmt: skip
+    best = c1.checkbox("Go as deep as pays best", t.depth_pct is None, key=_k(key, "best"))
+    depth = c2.slider("Or contact the top %", 1, 100, int(t.depth_pct or 30), key=_k(key, "depth"))
+    holdout = c3.number_input(
+        "Control group %", 0.0, 50.0, t.holdout_pct, 1.0, key=_k(key, "holdout")
+    )
+    return {
+        "effect_source": effect, "assumed_lift_pct": lift, "strategy": strategy,
+        "depth_pct": None if best else float(depth), "holdout_pct": holdout,
+    }  # fmt: skip
+
+
+def show_simulation(
+    ws: Workspace, dataset: str, spec: CampaignSpec | None, key: str
+) -> CampaignResult | None:
     """Run a submitted spec (kept in session state) and draw its outcome and charts."""
     if spec is not None:
         with progress_bar("Simulating the campaign") as progress:
@@ -352,7 +367,7 @@ def show_simulation(ws: Workspace, dataset: str, spec: CampaignSpec | None, key:
     for col, (metric, label) in zip(
         cols,
         [
-            ("contacts", "Contacts"),
+            ("contacts", "To contact"),
             ("incremental_conversions", "Extra sales"),
             ("incremental_revenue", "Extra revenue"),
             ("profit", "Profit"),
@@ -362,11 +377,12 @@ def show_simulation(ws: Workspace, dataset: str, spec: CampaignSpec | None, key:
     ):
         v = m[metric]
         fmt = "{:.0%}" if metric == "roi" else "{:,.0f}"
-        spread = (
-            ""
-            if metric == "contacts"
-            else f"{lvl}: {fmt.format(v['lower'])} to {fmt.format(v['upper'])}"
-        )
+        if metric == "contacts":  # the control group is selected but never contacted
+            advice = result.holdout
+            held = f"of {advice.audience:,} selected; {advice.control:,} held out as control"
+            noted_metric(col, label, f"{advice.treatment:,}", held)
+            continue
+        spread = f"{lvl}: {fmt.format(v['lower'])} to {fmt.format(v['upper'])}"
         noted_metric(col, label, fmt.format(v["mean"]), spread)
     if result.simulation.contacts == 0:
         st.warning(
@@ -388,24 +404,28 @@ def show_simulation(ws: Workspace, dataset: str, spec: CampaignSpec | None, key:
     return result
 
 
-def show_control_group(result: Any) -> None:
+def show_control_group(result: CampaignResult) -> None:
     """The holdout advice of the last simulation."""
     advice = result.holdout
     c1, c2, c3 = st.columns(3)
     noted_metric(c1, "Control group", f"{advice.control:,}", f"{advice.holdout_share:.0%} held out")
-    c2.metric("Smallest effect it can detect", f"{advice.detectable_effect * 100:.2f} pts")
+    detectable = advice.detectable_effect
+    c2.metric(
+        "Smallest effect it can detect",
+        "none (no control group)" if detectable is None else f"{detectable * 100:.2f} pts",
+    )
     c3.metric("Expected effect", f"{advice.expected_effect * 100:.2f} pts")
     (st.success if advice.enough else st.warning)(advice.message)
 
 
 # --- export ---------------------------------------------------------------------------------------
-def show_export(ws: Workspace, dataset: str, result: Any, key: str) -> None:
+def show_export(ws: Workspace, dataset: str, result: CampaignResult, key: str) -> None:
     """Prepare the list once; the download button then serves the kept bytes (no rerun)."""
     c1, c2, c3 = st.columns(3)
     fmt = c1.radio("Format", ["csv", "parquet"], horizontal=True, key=f"{key}_format")
     strict = c2.checkbox("Strict (for CRM importers)", False, key=f"{key}_strict")
     recs = c3.number_input("Recommended items per customer", 0, 20, 5, key=f"{key}_recs")
-    if ws.scan_frame(dataset, "recs") is None:
+    if not svc.has_recommendations(ws, dataset):
         c3.caption("No recommendations yet.")
         with c3:
             _link("pages/recommendations.py", "Make recommendations", ":material/recommend:")
@@ -450,7 +470,7 @@ def show_saved_campaigns(ws: Workspace, dataset: str, key: str) -> None:
         {
             "campaign": c["name"],
             # a campaign exported without saving its simulation: the list's size is known
-            "contacts": c.get("outcome", {}).get("contacts", c.get("exported_rows")),
+            "selected": c.get("outcome", {}).get("contacts", c.get("exported_rows")),
             "expected profit": c.get("outcome", {}).get("profit", {}).get("mean"),
             "exported": bool(c.get("exported")),
             "measured lift": (c.get("measured") or {}).get("lift"),

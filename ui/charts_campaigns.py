@@ -32,7 +32,8 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 340) -> go
         yaxis_title=y,
         height=height,
         margin=dict(l=10, r=10, t=40, b=10),
-        legend=dict(orientation="h", yanchor="bottom", y=-0.35),
+        # below the x-axis title, growing downwards: a legend of several rows never covers it
+        legend=dict(orientation="h", yanchor="top", y=-0.3, x=0),
     )
     return fig
 

@@ -5,8 +5,9 @@ Rules combine like a marketer reads them: values within one rule are alternative
 segment 3), different rules must all hold (in those segments *and* in the top 20% by purchase
 probability *and* not opted out). An empty rule does not restrict. Exclusions always win.
 
-Consent: ``consent_email`` True = opted in, False = opted out, null = unknown. With
-``exclude_no_consent`` (the default) only opted-in users are kept.
+Consent: ``consent_email`` read as yes = opted in, no = opted out, null or unreadable = unknown
+(any common spelling: true/false, yes/no, 1/0 ...). With ``exclude_no_consent`` (the default)
+only opted-in users are kept.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import polars as pl
 
 from analytics.core.errors import SpecError
 from analytics.core.schema import CONSENT_EMAIL, USER_ID
+from analytics.ingest.consent import consent_expr
 
 __all__ = [
     "AttributeFilter",
@@ -141,7 +143,8 @@ class AudienceInputs:
 
     ``users``: one row per user (``user_id`` + attributes, ``consent_email`` if known).
     ``scores``: target -> ``user_id, score, score_100, percentile``.
-    ``audiences`` / ``campaigns``: saved lists and running campaigns, name -> ``user_id``.
+    ``audiences`` / ``campaigns``: saved lists and running campaigns, name -> ``user_id``;
+    ``audience_kinds``: name -> "dynamic" (rules re-run on this data) or "fixed" (a stored list).
     ``last_purchase``: ``user_id, last_purchase`` (UTC); ``now``: the time "last N days" counts
     back from.
     """
@@ -152,6 +155,7 @@ class AudienceInputs:
     scores: dict[str, pl.DataFrame] = field(default_factory=dict)
     audiences: dict[str, pl.DataFrame] = field(default_factory=dict)
     campaigns: dict[str, pl.DataFrame] = field(default_factory=dict)
+    audience_kinds: dict[str, str] = field(default_factory=dict)
     last_purchase: pl.DataFrame | None = None
     now: datetime | None = None
 
@@ -246,7 +250,7 @@ def select_audience(inputs: AudienceInputs, spec: AudienceSpec) -> pl.DataFrame:
                 "unknown. Add a consent_email column to the users table, or switch off "
                 "'only opted-in users' to plan (exports still need consent)."
             )
-        lf = lf.filter(pl.col(CONSENT_EMAIL).fill_null(False))
+        lf = lf.filter(consent_expr(CONSENT_EMAIL).fill_null(False))
     lf = _exclusions(lf, inputs, spec)
     return lf.select(USER_ID).unique().sort(USER_ID).collect()
 

@@ -34,6 +34,7 @@ __all__ = [
     "holdout_advice",
     "measure_lift",
     "minimum_detectable_effect",
+    "outcome_column",
     "required_sample_size",
 ]
 
@@ -154,7 +155,7 @@ class HoldoutAdvice:
     treatment: int
     required_control: int | None
     recommended_share: float | None
-    detectable_effect: float
+    detectable_effect: float | None  # None: no split can detect anything (an empty group)
     enough: bool
     message: str
 
@@ -180,9 +181,10 @@ def holdout_advice(
         required = required_sample_size(base_rate, expected_effect, alpha=alpha, power=power)
     enough = mde <= abs(expected_effect)
     message = _advice_message(enough, control, mde, expected_effect, required, share)
+    detectable = mde if math.isfinite(mde) else None  # strict JSON: never Infinity
     return HoldoutAdvice(
         audience, base_rate, expected_effect, holdout_share, control, treatment, required, share,
-        mde, enough, message,
+        detectable, enough, message,
     )  # fmt: skip
 
 
@@ -202,6 +204,8 @@ def _advice_message(
     enough: bool, control: int, mde: float, effect: float, required: int | None, share: float | None
 ) -> str:
     head = f"A control group of {control:,} can detect an effect of {mde * 100:.2f} points or more."
+    if not math.isfinite(mde):
+        head = f"A control group of {control:,} cannot measure any effect."
     if enough:
         return f"{head} That covers the expected {effect * 100:.2f} points: keep it."
     if share is not None:
@@ -263,3 +267,31 @@ def measure_lift(
         len(t), len(c), float(t.mean()), float(c.mean()), diff, diff - z * se, diff + z * se, rel,
         p, confidence,
     )  # fmt: skip
+
+
+def outcome_column(outcomes: pl.DataFrame, outcome: str | None = None) -> tuple[pl.DataFrame, str]:
+    """Outcomes of a finished campaign, per user, and the column that holds them.
+
+    ``outcomes``: ``user_id`` plus ``outcome`` (or the first numeric / true-false column: 1 =
+    converted, or an amount), or later events (a user with a purchase counts as 1).
+    """
+    if USER_ID not in outcomes.columns:
+        raise SpecError("The outcomes file needs a user_id column.")
+    outcomes = outcomes.with_columns(pl.col(USER_ID).cast(pl.String))
+    if outcome is None and EVENT_TYPE in outcomes.columns:
+        outcomes = (
+            outcomes.filter(pl.col(EVENT_TYPE).cast(pl.String) == "purchase")
+            .group_by(USER_ID)
+            .agg(pl.lit(1.0).alias("outcome"))
+        )
+        outcome = "outcome"
+    if outcome is None:
+        candidates = [
+            c
+            for c, t in outcomes.schema.items()
+            if c != USER_ID and (t.is_numeric() or t == pl.Boolean)
+        ]
+        if not candidates:
+            raise SpecError("The outcomes file has no numeric or true/false column to measure.")
+        outcome = candidates[0]
+    return outcomes.with_columns(pl.col(outcome).cast(pl.Float64)), outcome

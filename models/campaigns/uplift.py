@@ -1,49 +1,15 @@
 """Uplift models: who buys *because* they were contacted, learned from a past randomised campaign.
 
-Four learners on LightGBM, for binary and continuous outcomes (all numbers in outcome units, e.g.
-probability points or currency):
-
-- ``two_model`` (T-learner): one outcome model on the treated, one on the controls; uplift is the
-  difference.
-- ``x_learner`` (Künzel et al. 2019): imputed individual effects regressed in each arm, blended by
-  the treated share.
-- ``transformed_outcome`` (class transformation generalised to any outcome and any treated share):
-  ``Y* = Y (T - e) / (e (1 - e))`` has ``E[Y* | x] = uplift(x)``, so one regressor learns uplift.
-- ``engagement`` (only with an engagement count ``aux`` measured in the same window, e.g. active
-  days after the send): the contact's effect as a *rate multiplier* on engagement, a dense signal
-  (a visit count varies far less between alike customers than a single purchase does). Poisson
-  trees with the other arm's engagement model as offset learn ``log m(x)`` on the treated
-  (offset ``log nu0(x)``) and ``-log m(x)`` on the controls (offset ``log nu1(x)``), blended like
-  the X-learner; the extra visits convert like the customer's usual ones, so ``uplift = (m(x) - 1)
-  * mu0(x) = (1 - 1 / m(x)) * mu1(x)`` with ``mu0``, ``mu1`` the outcome without and with contact
-  (the mean of both forms: each outcome model sees only its own arm). For a 0/1 outcome ("bought
-  at least once in the window") the chance of *no* conversion is raised to the power ``m``
-  instead, ``uplift = (1 - mu0) - (1 - mu0)^m = (1 - mu1)^(1/m) - (1 - mu1)``: each visit is
-  another chance to buy, so a customer who buys anyway gains little (the linear form overstated
-  the demo's top-30% uplift by 1.2-1.4x before calibration; this form is within about 10%).
-  A multiplier is a smooth, low-variance target (alike customers respond alike in relative terms,
-  whatever their activity); the outcome models carry the activity. Being structural (0 where the
-  contact changes nothing), it is calibrated by a factor only, shrunk towards 1: its level comes
-  from the dense engagement outcome, and the sparse outcome of one campaign only corrects it.
-  ``engagement_ensemble`` is its mean with the X-learner.
-
-Every other learner's uplift is a weighted sum of raw LightGBM outputs (outcome models are L2
-regressors, also for 0/1 outcomes), so tree SHAP of the uplift is the same weighted sum of each
-tree's SHAP values: exact, no surrogate. An engagement term, ``expm1`` of a weighted sum times
-``mu0``, reports the sum's SHAP values scaled row by row so that they add up to the term. An
-``ensemble`` (the mean of the two-model and X-learner uplift) competes too, at no extra training
-cost. More than two arms: one uplift model per treatment arm against the shared control. Every
-learner is cross-fitted (``cross_fit``: K folds, each fold's rows predicted by models trained on
-the other folds), so every row gets an out-of-fold prediction; the best learner per arm is the one
-with the highest out-of-fold Qini over all rows, its out-of-fold uplift is calibrated on all rows
-(``calibrate``), which also gives the model uncertainty the campaign simulator draws from, and the
-stored model is the mean of its fold models.
+Learners on LightGBM for binary and continuous outcomes (numbers in outcome units): a two-model
+(T-learner), an X-learner, a transformed outcome, and an engagement learner (the contact as a rate
+multiplier on visits); the ensembles blend them. Every learner is cross-fitted; the best per arm by
+out-of-fold Qini is calibrated and stored as the mean of its fold models, so its tree SHAP is
+exact. docs/decisions.md ("Uplift learners") says why each learner has the form it has.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,6 +18,13 @@ import numpy as np
 
 from analytics.core.errors import NotEnoughData, SpecError
 from analytics.core.progress import Progress, no_progress, scaled
+from models.campaigns.uplift_metrics import (
+    calibrate,
+    harm_report,
+    qini_coefficient,
+    qini_points,
+    uplift_at_k,
+)
 
 __all__ = [
     "LEARNERS",
@@ -59,18 +32,9 @@ __all__ = [
     "CrossFit",
     "UpliftConfig",
     "UpliftFit",
-    "calibrate",
-    "card_parts",
     "cross_fit",
     "fit_uplift",
     "fold_ids",
-    "from_artifacts",
-    "harm_report",
-    "qini_coefficient",
-    "qini_curve",
-    "to_artifacts",
-    "uplift_at_k",
-    "uplift_curve",
 ]
 
 LEARNERS = ("two_model", "x_learner", "transformed_outcome", "engagement")
@@ -81,7 +45,6 @@ Components = list[tuple[lgb.Booster, float]]
 Term = tuple[Components, lgb.Booster, float, int]
 _MAX_LOG_LIFT = 3.0  # |log m(x)| cap: a contact at most multiplies engagement by e^3
 _MIN_PER_ARM = 30
-_SLOPE_PRIOR_SD = 0.25
 
 
 @dataclass(frozen=True)
@@ -110,102 +73,6 @@ class UpliftConfig:
     engagement_slope_prior_sd: float = 0.075
     random_state: int = 0
     n_jobs: int = 1  # one thread: OpenMP spin-waits badly on a shared machine (6x slower)
-
-
-# --- metrics --------------------------------------------------------------------------------------
-def _ranked(score: np.ndarray, treated: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    order = np.argsort(-np.asarray(score, dtype=float), kind="stable")
-    t = np.asarray(treated, dtype=bool)[order]
-    yy = np.asarray(y, dtype=float)[order]
-    n_t, n_c = np.cumsum(t), np.cumsum(~t)
-    y_t, y_c = np.cumsum(yy * t), np.cumsum(yy * ~t)
-    return n_t.astype(float), n_c.astype(float), y_t, y_c
-
-
-def qini_curve(score: np.ndarray, treated: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Qini curve: ``(share, qini)`` after targeting the top ``k`` users by ``score``, k = 0..N.
-
-    ``qini[k] = Y_t(k) - Y_c(k) * N_t(k) / N_c(k)`` (Radcliffe): incremental outcomes among the
-    treated in the top k, with 0 while the top k holds no control. Both arrays start at 0.
-    """
-    n_t, n_c, y_t, y_c = _ranked(score, treated, y)
-    ratio = np.divide(n_t, n_c, out=np.zeros_like(n_t), where=n_c > 0)
-    q = np.concatenate([[0.0], y_t - y_c * ratio])
-    share = np.arange(len(q)) / max(len(q) - 1, 1)
-    return share, q
-
-
-def uplift_curve(score: np.ndarray, treated: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Uplift curve: ``(share, gain)`` with ``gain[k] = (mean_t(k) - mean_c(k)) * k``.
-
-    The incremental outcomes if the top k were all contacted; 0 until both arms are present.
-    """
-    n_t, n_c, y_t, y_c = _ranked(score, treated, y)
-    both = (n_t > 0) & (n_c > 0)
-    diff = np.divide(y_t, n_t, out=np.zeros_like(y_t), where=both) - np.divide(
-        y_c, n_c, out=np.zeros_like(y_c), where=both
-    )
-    gain = np.concatenate([[0.0], diff * np.arange(1, len(n_t) + 1)])
-    share = np.arange(len(gain)) / max(len(gain) - 1, 1)
-    return share, gain
-
-
-def qini_coefficient(score: np.ndarray, treated: np.ndarray, y: np.ndarray) -> float:
-    """Area between the Qini curve and the random-targeting line, per user and per user targeted.
-
-    ``mean_{k=1..N} (qini[k] - k/N * qini[N]) / N``: 0 for random ranking, positive when the ranking
-    finds the persuadable first. Same units as the outcome (e.g. probability points).
-    """
-    _, q = qini_curve(score, treated, y)
-    n = len(q) - 1
-    if n == 0:
-        return 0.0
-    k = np.arange(1, n + 1)
-    return float(np.mean(q[1:] - k / n * q[-1]) / n)
-
-
-def uplift_at_k(score: np.ndarray, treated: np.ndarray, y: np.ndarray, k: float = 0.3) -> float:
-    """Measured uplift (treated mean minus control mean) among the top ``k`` share by ``score``."""
-    treated = np.asarray(treated, dtype=bool)
-    y = np.asarray(y, dtype=float)
-    top = np.argsort(-np.asarray(score, dtype=float), kind="stable")[
-        : max(math.ceil(k * len(y)), 1)
-    ]
-    t, c = top[treated[top]], top[~treated[top]]
-    if len(t) == 0 or len(c) == 0:
-        return float("nan")
-    return float(y[t].mean() - y[c].mean())
-
-
-def harm_report(
-    score: np.ndarray, treated: np.ndarray, y: np.ndarray, groups: int = 10
-) -> list[dict[str, Any]]:
-    """Measured uplift per group of predicted uplift (group 1 = highest), with a 95% interval.
-
-    ``harmed`` is True when the whole interval is below 0: contacting that group loses outcomes.
-    """
-    treated = np.asarray(treated, dtype=bool)
-    y = np.asarray(y, dtype=float)
-    order = np.argsort(-np.asarray(score, dtype=float), kind="stable")
-    rows = []
-    for g, idx in enumerate(np.array_split(order, groups), start=1):
-        yt, yc = y[idx[treated[idx]]], y[idx[~treated[idx]]]
-        if len(yt) < 2 or len(yc) < 2:
-            continue
-        diff = yt.mean() - yc.mean()
-        se = math.sqrt(yt.var(ddof=1) / len(yt) + yc.var(ddof=1) / len(yc))
-        rows.append(
-            {
-                "group": g,
-                "users": len(idx),
-                "predicted": float(np.mean(score[idx])),
-                "measured": float(diff),
-                "lower": float(diff - 1.96 * se),
-                "upper": float(diff + 1.96 * se),
-                "harmed": bool(diff + 1.96 * se < 0),
-            }
-        )
-    return rows
 
 
 # --- learners -------------------------------------------------------------------------------------
@@ -458,66 +325,6 @@ def _learn_engagement(
     return [(g1, 1.0 - e), (g0, -e)]
 
 
-def _hc1(design: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares coefficients and their robust (HC1) covariance."""
-    beta, *_ = np.linalg.lstsq(design, y, rcond=None)
-    resid = y - design @ beta
-    bread = np.linalg.pinv(design.T @ design)
-    meat = (design * resid[:, None] ** 2).T @ design
-    n, p = design.shape
-    return beta, bread @ meat @ bread * n / max(n - p, 1)
-
-
-def calibrate(
-    score: np.ndarray,
-    treated: np.ndarray,
-    y: np.ndarray,
-    base: np.ndarray,
-    *,
-    scale_only: bool = False,
-    slope_sd: float = _SLOPE_PRIOR_SD,
-) -> tuple[tuple[float, float], list[list[float]]]:
-    """Fit ``uplift = a + b * score`` on held-out rows, shrunk towards the model's own scale.
-
-    Least squares of ``y`` on ``[1, base, score, (T - e), (T - e) * score]`` (``base``, the
-    no-contact prediction, absorbs noise) gives ``(a, b)`` with a robust (HC1) covariance; a
-    weakly informative prior ``a ~ N(0, sd(score)^2)``, ``b ~ N(1, 0.25^2)`` (the learners already
-    output uplift in outcome units) is combined with it by precision weighting, because a held-out
-    slope from a few thousand rows is itself very noisy. ``b`` is floored at 0 so that a model no
-    better than chance falls back to the average effect. Returns ``(a, b)`` and its covariance.
-
-    ``scale_only`` (for a structural uplift that is 0 where the contact changes nothing, e.g. the
-    engagement learner's): ``a = 0`` and only the factor ``b`` is fitted (the ``(T - e) * score``
-    term), shrunk towards 1 with prior sd ``slope_sd``; its posterior variance is the only entry
-    of the covariance.
-    """
-    t = np.asarray(treated, dtype=float)
-    tc = t - t.mean()
-    s = np.asarray(score, dtype=float)
-    if scale_only:
-        design = np.column_stack([np.ones_like(s), base, s, tc * s])
-        beta, var = _hc1(design, y)
-        prec = 1.0 / slope_sd**2 + 1.0 / max(float(var[3, 3]), 1e-18)
-        b = (1.0 / slope_sd**2 + float(beta[3]) / max(float(var[3, 3]), 1e-18)) / prec
-        return (0.0, max(b, 0.0)), [[0.0, 0.0], [0.0, 1.0 / prec]]
-    design = np.column_stack([np.ones_like(s), base, s, tc, tc * s])
-    beta, full = _hc1(design, y)
-    cov = full[np.ix_([3, 4], [3, 4])]
-    prior_prec = np.diag([1.0 / max(float(s.std()), 1e-9) ** 2, 1.0 / slope_sd**2])
-    data_prec = np.linalg.pinv(cov)
-    post_cov = np.linalg.pinv(prior_prec + data_prec)
-    a, b = post_cov @ (prior_prec @ np.array([0.0, 1.0]) + data_prec @ beta[[3, 4]])
-    if b < 0:  # the ranking carries no usable signal: everyone gets the average effect
-        return (float(a + b * s.mean()), 0.0), [[float(post_cov[0, 0]), 0.0], [0.0, 0.0]]
-    return (float(a), float(b)), post_cov.tolist()
-
-
-def _curve_points(score: np.ndarray, t: np.ndarray, y: np.ndarray, points: int = 51) -> list:
-    share, q = qini_curve(score, t, y)
-    idx = np.unique(np.linspace(0, len(q) - 1, points).round().astype(int))
-    return [[float(share[i]), float(q[i])] for i in idx]
-
-
 def fold_ids(arm: np.ndarray, folds: int, seed: int) -> np.ndarray:
     """A fold number ``0..folds-1`` per row, stratified by arm (each arm spread evenly)."""
     rng = np.random.default_rng(seed)
@@ -543,6 +350,84 @@ class CrossFit:
     models: dict[str, dict[str, list[tuple[Components, list[Term]]]]]
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What cross-fitting trains in every fold, fixed for the whole fit."""
+
+    learners: list[str]
+    config: UpliftConfig
+    feature_names: list[str]
+    floor: float  # engagement offsets are floored here (a share of the control mean)
+    binary: bool  # engagement terms use the power link (a 0/1 outcome)
+
+    @property
+    def names(self) -> list[str]:
+        """Every learner with out-of-fold predictions: the trained ones, then the blends."""
+        blends = [n for n, parts in _BLENDS.items() if set(parts) <= set(self.learners)]
+        return [*self.learners, *blends]
+
+
+# blends of two trained learners at no extra training: name -> the learners averaged
+_BLENDS = {
+    "ensemble": ("two_model", "x_learner"),
+    "engagement_ensemble": ("x_learner", "engagement"),
+}
+
+
+def _plan(
+    config: UpliftConfig,
+    feature_names: list[str],
+    arm: np.ndarray,
+    y: np.ndarray,
+    control: str,
+    aux: np.ndarray | None,
+) -> _Plan:
+    learners = [n for n in config.learners if n != "engagement" or aux is not None]
+    floor = 0.0
+    if aux is not None:
+        floor = config.engagement_floor * max(float(aux[arm == control].mean()), 1e-9)
+    binary = bool(np.isin(np.unique(y), [0.0, 1.0]).all()) and config.engagement_link == "auto"
+    return _Plan(learners, config, feature_names, floor, binary)
+
+
+def _fit_arm(
+    plan: _Plan,
+    X: np.ndarray,
+    t: np.ndarray,
+    y: np.ndarray,
+    aux: np.ndarray | None,
+    outcome_models: tuple[lgb.Booster, lgb.Booster | None],
+    seed: int,
+) -> dict[str, tuple[Components, list[Term]]]:
+    """Every learner of one arm on one fold's training rows (``t`` True = treated), then the
+    blends. ``outcome_models``: the fold's no-contact outcome and engagement (or None) models."""
+    mu0, nu0 = outcome_models
+    config, names = plan.config, plan.feature_names
+    mu1 = None  # one treated outcome model per fold, shared by every learner
+    if {"two_model", "x_learner", "engagement"} & set(plan.learners):
+        mu1 = _train(X[t], y[t], config, names, seed + 1)
+    fitted: dict[str, tuple[Components, list[Term]]] = {}
+    for learner in plan.learners:
+        if learner == "engagement":
+            assert aux is not None and nu0 is not None and mu1 is not None
+            comps = _learn_engagement(X, t, aux, nu0, plan.floor, config, names, seed)
+            side = 2 if plan.binary else 1
+            fitted[learner] = ([], [(comps, mu0, 0.5, side), (comps, mu1, 0.5, -side)])
+        else:
+            fitted[learner] = (_learn(learner, X, t, y, mu0, config, names, seed=seed, mu1=mu1), [])
+    if "ensemble" in plan.names:  # mean of the two-model and X-learner
+        fitted["ensemble"] = (
+            [(b, w / 2) for n in ("two_model", "x_learner") for b, w in fitted[n][0]],
+            [],
+        )
+    if "engagement_ensemble" in plan.names:  # mean of the X-learner and the engagement learner
+        fitted["engagement_ensemble"] = (
+            [(b, w / 2) for b, w in fitted["x_learner"][0]],
+            [(c, o, w / 2, side) for c, o, w, side in fitted["engagement"][1]],
+        )
+    return fitted
+
+
 def cross_fit(
     X: np.ndarray,
     arm: np.ndarray,
@@ -561,62 +446,29 @@ def cross_fit(
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     arm = np.asarray(arm).astype(str)
+    aux = None if aux is None else np.asarray(aux, dtype=float)
     k = max(int(config.folds), 2)
     fold = fold_ids(arm, k, config.random_state)
-    learners = [n for n in config.learners if n != "engagement" or aux is not None]
-    with_ensemble = {"two_model", "x_learner"} <= set(learners)
-    with_engagement = {"engagement", "x_learner"} <= set(learners)
-    names = [*learners, *(["ensemble"] if with_ensemble else [])]
-    names += ["engagement_ensemble"] if with_engagement else []
-    floor = 0.0
-    if aux is not None:
-        aux = np.asarray(aux, dtype=float)
-        floor = config.engagement_floor * max(float(aux[arm == control].mean()), 1e-9)
+    plan = _plan(config, feature_names, arm, y, control, aux)
     base = np.full(len(y), np.nan)
-    oof = {a: {n: np.full(len(y), np.nan) for n in names} for a in arms}
-    models: dict[str, dict[str, list]] = {a: {n: [] for n in names} for a in arms}
+    oof = {a: {n: np.full(len(y), np.nan) for n in plan.names} for a in arms}
+    models: dict[str, dict[str, list]] = {a: {n: [] for n in plan.names} for a in arms}
     ctrl = arm == control
-    binary = bool(np.isin(np.unique(y), [0.0, 1.0]).all()) and config.engagement_link == "auto"
     for f in range(k):
         tr, te = fold != f, fold == f
         progress(f / k, f"Cross-fitting: fold {f + 1} of {k}")
         mu0 = _train(X[ctrl & tr], y[ctrl & tr], config, feature_names, config.random_state + f)
         base[te] = mu0.predict(X[te], raw_score=True)
         nu0 = None  # no-contact engagement
-        if "engagement" in learners:
-            assert aux is not None
+        if aux is not None and "engagement" in plan.learners:
             nu0 = _train(X[ctrl & tr], aux[ctrl & tr], config, feature_names, 7919 + f)
         for a in arms:
             rows = (arm == a) | ctrl
             r_tr, r_te = rows & tr, rows & te
-            fitted: dict[str, tuple[Components, list[Term]]] = {}
-            t_tr = arm[r_tr] == a
-            seed = config.random_state + 10 * f
-            mu1 = None  # one treated outcome model per fold, shared by every learner
-            if {"two_model", "x_learner", "engagement"} & set(learners):
-                mu1 = _train(X[r_tr][t_tr], y[r_tr][t_tr], config, feature_names, seed + 1)
-            for learner in learners:
-                if learner == "engagement":
-                    assert aux is not None and nu0 is not None
-                    comps = _learn_engagement(X[r_tr], t_tr, aux[r_tr], nu0, floor, config,
-                                              feature_names, seed)  # fmt: skip
-                    assert mu1 is not None
-                    side = 2 if binary else 1
-                    fitted[learner] = ([], [(comps, mu0, 0.5, side), (comps, mu1, 0.5, -side)])
-                    continue
-                comps = _learn(learner, X[r_tr], t_tr, y[r_tr], mu0, config, feature_names,
-                               seed=seed, mu1=mu1)  # fmt: skip
-                fitted[learner] = (comps, [])
-            if with_ensemble:  # mean of the two-model and X-learner: no extra training
-                fitted["ensemble"] = (
-                    [(b, w / 2) for n in ("two_model", "x_learner") for b, w in fitted[n][0]],
-                    [],
-                )
-            if with_engagement:  # mean of the X-learner and the engagement learner
-                fitted["engagement_ensemble"] = (
-                    [(b, w / 2) for b, w in fitted["x_learner"][0]],
-                    [(c, o, w / 2, side) for c, o, w, side in fitted["engagement"][1]],
-                )
+            fitted = _fit_arm(
+                plan, X[r_tr], arm[r_tr] == a, y[r_tr], None if aux is None else aux[r_tr],
+                (mu0, nu0), config.random_state + 10 * f,
+            )  # fmt: skip
             for n, parts in fitted.items():
                 oof[a][n][r_te] = _predict(parts, X[r_te])
                 models[a][n].append(parts)
@@ -674,139 +526,54 @@ def fit_uplift(
         X, arm, y, control=control, arms=arms, feature_names=feature_names, config=config,
         aux=aux, progress=scaled(progress, 0.02, 0.85),
     )  # fmt: skip
-    k = max(int(config.folds), 2)
     progress(0.88, "Learning what customers do without contact")
     ctrl = arm == control
     mu0 = _train(X[ctrl], y[ctrl], config, feature_names, config.random_state)
-    models: dict[str, ArmModel] = {}
-    for a in arms:
-        rows = (arm == a) | ctrl
-        t, yy = arm[rows] == a, y[rows]
-        metrics: dict[str, dict[str, float]] = {}
-        for learner, pred in cf.oof[a].items():
-            s = pred[rows]
-            metrics[learner] = {
-                "qini": qini_coefficient(s, t, yy),
-                "uplift_at_30": uplift_at_k(s, t, yy, 0.3),
-            }
-        learner = max(metrics, key=lambda n: metrics[n]["qini"])
-        s = cf.oof[a][learner][rows]
-        if learner == "engagement":  # structural: only a factor, shrunk towards 1
-            calibration, cov = calibrate(s, t, yy, cf.base[rows], scale_only=True,
-                                         slope_sd=config.engagement_slope_prior_sd)  # fmt: skip
-        else:
-            calibration, cov = calibrate(s, t, yy, cf.base[rows])
-        curves = {"model": _curve_points(s, t, yy)}
-        if true_uplift is not None:
-            truth = np.asarray(true_uplift, dtype=float)[rows]
-            metrics["truth"] = {
-                "qini": qini_coefficient(truth, t, yy),
-                "uplift_at_30": uplift_at_k(truth, t, yy, 0.3),
-            }
-            curves["truth"] = _curve_points(truth, t, yy)
-        comps = [(b, w / k) for fold_comps, _ in cf.models[a][learner] for b, w in fold_comps]
-        terms = [
-            (t_comps, t_out, t_w / k, side)
-            for _, fold_terms in cf.models[a][learner]
-            for t_comps, t_out, t_w, side in fold_terms
-        ]
-        models[a] = ArmModel(
-            arm=a,
-            learner=learner,
-            components=comps,
-            calibration=calibration,
-            calibration_cov=cov,
-            treated_share=float(t.mean()),
-            metrics=metrics,
-            curves=curves,
-            harm=harm_report(calibration[0] + calibration[1] * s, t, yy),
-            scaled=terms,
-        )
+    truth = None if true_uplift is None else np.asarray(true_uplift, dtype=float)
+    models = {a: _arm_model(a, cf, (arm == a) | ctrl, arm == a, y, config, truth) for a in arms}
     progress(0.95, "Uplift models ready")
     return UpliftFit(models, mu0, control, binary, list(feature_names), cf.fold)
 
 
-# --- persistence (LightGBM text models + a JSON card; no pickles) ---------------------------------
-def to_artifacts(fit: UpliftFit) -> tuple[dict[str, Any], dict[str, str]]:
-    """A JSON-safe card and the LightGBM text of every booster, keyed by a short part name."""
-    texts: dict[str, str] = {"base": fit.baseline.model_to_string()}
-    names = {id(fit.baseline): "base"}
-    arms: dict[str, Any] = {}
-    for k, (a, model) in enumerate(fit.arms.items()):
-
-        def name(booster: lgb.Booster, k: int = k) -> str:
-            if id(booster) not in names:
-                names[id(booster)] = f"arm{k}_{len(names)}"
-                texts[names[id(booster)]] = booster.model_to_string()
-            return names[id(booster)]
-
-        parts = [[name(booster), weight] for booster, weight in model.components]
-        scaled = [
-            {"components": [[name(b), w] for b, w in comps], "outcome": name(out),
-             "weight": w_term, "side": side}
-            for comps, out, w_term, side in model.scaled
-        ]  # fmt: skip
-        arms[a] = {
-            "learner": model.learner,
-            "components": parts,
-            "scaled": scaled,
-            "calibration": list(model.calibration),
-            "calibration_cov": model.calibration_cov,
-            "treated_share": model.treated_share,
-            "metrics": model.metrics,
-            "curves": model.curves,
-            "harm": model.harm,
-        }
-    card = {
-        "control": fit.control,
-        "binary": fit.binary,
-        "feature_names": fit.feature_names,
-        "arms": arms,
-    }
-    return card, texts
+def _ranking_metrics(score: np.ndarray, t: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    return {"qini": qini_coefficient(score, t, y), "uplift_at_30": uplift_at_k(score, t, y, 0.3)}
 
 
-def card_parts(card: dict[str, Any]) -> set[str]:
-    """The names of every booster part an uplift card refers to (``to_artifacts`` texts)."""
-    parts = {"base"}
-    for spec in card["arms"].values():
-        parts |= {name for name, _ in spec["components"]}
-        for term in spec.get("scaled", []):
-            parts |= {name for name, _ in term["components"]} | {term["outcome"]}
-    return parts
-
-
-def from_artifacts(card: dict[str, Any], texts: dict[str, str]) -> UpliftFit:
-    """Rebuild an ``UpliftFit`` from ``to_artifacts`` output (for scoring)."""
-    boosters = {name: lgb.Booster(model_str=text) for name, text in texts.items()}
-    arms = {
-        a: ArmModel(
-            arm=a,
-            learner=spec["learner"],
-            components=[(boosters[name], float(w)) for name, w in spec["components"]],
-            calibration=(float(spec["calibration"][0]), float(spec["calibration"][1])),
-            calibration_cov=spec["calibration_cov"],
-            treated_share=float(spec["treated_share"]),
-            metrics=spec.get("metrics", {}),
-            curves=spec.get("curves", {}),
-            harm=spec.get("harm", []),
-            scaled=[
-                (
-                    [(boosters[n], float(w)) for n, w in term["components"]],
-                    boosters[term["outcome"]],
-                    float(term["weight"]),
-                    int(term["side"]),
-                )
-                for term in spec.get("scaled", [])
-            ],
-        )
-        for a, spec in card["arms"].items()
-    }
-    return UpliftFit(
-        arms=arms,
-        baseline=boosters["base"],
-        control=card["control"],
-        binary=bool(card["binary"]),
-        feature_names=list(card["feature_names"]),
-        fold=np.array([], dtype=int),
+def _arm_model(
+    a: str,
+    cf: CrossFit,
+    rows: np.ndarray,
+    treated: np.ndarray,
+    y: np.ndarray,
+    config: UpliftConfig,
+    truth: np.ndarray | None,
+) -> ArmModel:
+    """Arm ``a``'s best learner by out-of-fold Qini on its ``rows`` (the arm and the control),
+    calibrated, with its fold models averaged into one model."""
+    t, yy = treated[rows], y[rows]
+    metrics = {learner: _ranking_metrics(pred[rows], t, yy) for learner, pred in cf.oof[a].items()}
+    learner = max(metrics, key=lambda n: metrics[n]["qini"])
+    s = cf.oof[a][learner][rows]
+    if learner == "engagement":  # structural: only a factor, shrunk towards 1
+        calibration, cov = calibrate(s, t, yy, cf.base[rows], scale_only=True,
+                                     slope_sd=config.engagement_slope_prior_sd)  # fmt: skip
+    else:
+        calibration, cov = calibrate(s, t, yy, cf.base[rows])
+    curves = {"model": qini_points(s, t, yy)}
+    if truth is not None:
+        metrics["truth"] = _ranking_metrics(truth[rows], t, yy)
+        curves["truth"] = qini_points(truth[rows], t, yy)
+    k = max(int(config.folds), 2)
+    folds = cf.models[a][learner]
+    return ArmModel(
+        arm=a,
+        learner=learner,
+        components=[(b, w / k) for fold_comps, _ in folds for b, w in fold_comps],
+        calibration=calibration,
+        calibration_cov=cov,
+        treated_share=float(t.mean()),
+        metrics=metrics,
+        curves=curves,
+        harm=harm_report(calibration[0] + calibration[1] * s, t, yy),
+        scaled=[(c, out, w / k, side) for _, terms in folds for c, out, w, side in terms],
     )

@@ -6,13 +6,11 @@ segment_name, x, y``), ``embeddings`` (``user_id, e0 … e{dims-1}``), json ``se
 with
 ``models.segments.embeddings.load_state_dict``); record kind ``run`` key ``segment`` with timings,
 device and trustworthiness. ``load_segmentation`` reopens all of it without recomputing.
-Map selections are saved with ``save_audience`` as ``audience_<name>`` plus an ``audience`` record.
 """
 
 from __future__ import annotations
 
 import math
-import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,7 +21,7 @@ import numpy as np
 import polars as pl
 
 from analytics.core.device import select_device
-from analytics.core.errors import NotEnoughData, SpecError
+from analytics.core.errors import NotEnoughData
 from analytics.core.progress import Progress, no_progress, scaled
 from analytics.core.schema import USER_ID, Shape
 from analytics.core.workspace import Workspace
@@ -61,12 +59,10 @@ __all__ = [
     "SegmentSpec",
     "SegmentationResult",
     "ari_vs_truth",
-    "audience_slug",
     "ensemble_size",
     "load_segmentation",
     "member_seed",
     "run_segmentation",
-    "save_audience",
 ]
 
 RUN_KEY = "segment"
@@ -443,37 +439,6 @@ def load_segmentation(ws: Workspace, dataset: str) -> SegmentationResult | None:
         loss_curve=list(p.get("loss_curve", [])),
         silhouette_by_k=dict(p.get("silhouette_by_k", {})),
     )
-
-
-_AUDIENCE_RE = re.compile(r"[^A-Za-z0-9_.\-]+")
-
-
-def audience_slug(name: str) -> str:
-    """The artifact-safe form of an audience name (as the campaigns service spells it)."""
-    return _AUDIENCE_RE.sub("_", str(name)).strip("_.-")
-
-
-def save_audience(
-    ws: Workspace,
-    dataset: str,
-    name: str,
-    user_ids: Sequence[str] | pl.Series,
-    *,
-    source: str = "map selection",
-) -> dict[str, Any]:
-    """Store selected users as ``audience_<name>`` plus an ``audience`` record (name, size)."""
-    slug = audience_slug(name)
-    if not slug:
-        raise SpecError("Give the audience a name (letters, digits, '_', '-' or '.').")
-    ids = pl.Series(USER_ID, list(user_ids), dtype=pl.String).unique(maintain_order=True)
-    if ids.len() == 0:
-        raise SpecError("The selection is empty: draw a lasso or a box around some customers.")
-    ws.dataset(dataset)
-    ws.write_frame(dataset, f"audience_{slug}", ids.to_frame())
-    ws.put_record(
-        "audience", dataset, slug, {"source": source, "size": ids.len(), "spec": {"source": source}}
-    )
-    return {"audience": slug, "size": ids.len()}
 
 
 def ari_vs_truth(ws: Workspace, dataset: str, segments: pl.DataFrame) -> float | None:

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analytics.core.workspace import Workspace
-from models.campaigns.uplift import UpliftConfig
+from models.campaigns.service import UpliftConfig
 from tests.pages.apptest import metric, open_page
 from ui import state
 from ui.campaign_widgets import _LEARNER_NAMES
@@ -58,23 +58,26 @@ def test_audience_numbers_uplift_card_and_full_flow(ws: Workspace) -> None:
     button(at, "Simulate").click().run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
-    contacts = int(metric(at, "Contacts").replace(",", ""))
-    assert contacts > 0
-    assert metric(at, "Control group")
+    to_contact = int(metric(at, "To contact").replace(",", ""))
+    control = int(metric(at, "Control group").replace(",", ""))
+    assert to_contact > 0 and control > 0
+    # "To contact" leaves the control group out, as the export does
+    held = next(m for m in at.metric if m.label == "To contact").delta
+    assert held == f"of {to_contact + control:,} selected; {control:,} held out as control"
     assert len(at.get("plotly_chart")) >= 4  # SHAP, Qini, depth curve, strategies (+ Qini)
     button(at, "Prepare the list").click().run()
-    assert any("to contact" in s.value for s in at.success)
-    assert ws.list_records("export", "demo")
+    exported = ws.list_records("export", "demo")[0].payload
+    assert exported["treatment"] == to_contact and exported["control"] == control
+    assert any(f"{to_contact:,} to contact" in s.value for s in at.success)
     # exported before saving: the saved-campaigns table still shows how many were listed
     table = next(d.value for d in at.dataframe if "expected profit" in d.value.columns)
-    assert table["contacts"].to_list() == [contacts]
+    assert table["selected"].to_list() == [to_contact + control]
     button(at, "Save campaign").click().run()
     assert ws.get_record("campaign", "demo", "campaign") is not None
 
 
 def test_reopen_a_saved_campaign(ws: Workspace) -> None:
-    from models.campaigns.service import save_campaign, simulate
-    from models.campaigns.simulation import CampaignSpec, Offer
+    from models.campaigns.service import CampaignSpec, Offer, save_campaign, simulate
 
     spec = CampaignSpec(name="reopen_me", offer=Offer(discount_pct=25), depth_pct=20, draws=50)
     save_campaign(ws, "demo", simulate(ws, "demo", spec))
@@ -95,3 +98,53 @@ def test_no_dataset_says_what_to_do(tmp_path: Path) -> None:
     at.switch_page("pages/campaigns.py").run()
     assert not at.exception, at.exception
     assert any("need a dataset" in i.value for i in at.info)
+
+
+def _second_shop(ws: Workspace, name: str = "shop") -> None:
+    """Another events dataset (no past campaign) beside the demo store."""
+    from analytics.core.artifacts import EVENTS, USERS
+    from analytics.demo.generator import DemoSpec, generate_demo
+
+    store = generate_demo(DemoSpec(users=300, seed=9))
+    ws.save_dataset(
+        name, shape="events", source="test", mapping={}, report={},
+        frames={EVENTS: store.events, USERS: store.users},
+    )  # fmt: skip
+
+
+def _simulate(at: AppTest, campaign: str) -> AppTest:
+    next(t for t in at.text_input if t.label == "Campaign name").set_value(campaign)
+    next(c for c in at.checkbox if c.label == "Go as deep as pays best").uncheck()
+    return button(at, "Simulate").click().run()
+
+
+def test_switching_datasets_never_shows_or_exports_another_datasets_result(
+    ws: Workspace,
+) -> None:
+    _second_shop(ws)
+    at = _simulate(run_page(ws, "demo"), "demo_spring")
+    button(at, "Prepare the list").click().run()
+    assert not at.exception, at.exception
+    assert [b.label for b in at.get("download_button")] == ["Download demo_spring.csv"]
+    # switch to the other shop mid-campaign: none of the demo's result, list or download
+    at.session_state[state.DATASET] = "shop"
+    at.run()
+    assert not at.exception, at.exception
+    assert not [m for m in at.metric if m.label == "To contact"]
+    assert not at.get("download_button") and not [b for b in at.button if "Prepare" in b.label]
+    assert any("press Simulate" in c.value for c in at.caption)
+    shop_users = ws.read_frame("shop", "users")
+    assert metric(at, "Audience") == f"{shop_users['consent_email'].sum():,}"
+    # a campaign on the shop, then back to the demo: exporting there writes the demo's list
+    _simulate(at, "shop_autumn")
+    assert metric(at, "To contact")
+    at.session_state[state.DATASET] = "demo"
+    at.run()
+    button(at, "Prepare the list").click().run()
+    assert [b.label for b in at.get("download_button")] == ["Download demo_spring.csv"]
+    exports = [r.payload for r in ws.list_records("export", "demo")]
+    assert exports[0]["campaign"] == "demo_spring"
+    listed = ws.read_frame("demo", "campaign_demo_spring")
+    assert set(listed["user_id"]) <= set(ws.read_frame("demo", "users")["user_id"])
+    assert ws.list_records("export", "shop") == []
+    assert ws.read_frame("demo", "campaign_shop_autumn") is None

@@ -48,11 +48,49 @@ def test_hostile_cells_are_neutralised_and_round_trip(cells: list[str], strict: 
 def test_examples_by_hand() -> None:
     assert neutralize('=HYPERLINK("x")') == '\'=HYPERLINK("x")'
     assert neutralize("-2+3") == "'-2+3" and neutralize("plain") == "plain"
-    assert neutralize("  =1", strict=True) == "'  =1" and neutralize("  =1") == "  =1"
+    assert neutralize("  =1", strict=True) == "'  =1" and neutralize("  =1") == "'  =1"
     assert neutralize("a\nb", strict=True) == "a b"
     frame = pl.DataFrame({"n": [-1.5], "s": ['say "hi", ok']})
     assert export_bytes(frame).decode() == 'n,s\n-1.5,"say ""hi"", ok"\n'
     assert export_bytes(frame, strict=True).decode() == '"n","s"\n"-1.5","say ""hi"", ok"\n'
+
+
+# every look-alike a spreadsheet still runs as a formula (issue 15, item 8)
+DISGUISED = [
+    "\uff1d1+1",  # full-width =
+    "\uff0bcmd",  # full-width +
+    "\uff0d2+3",  # full-width -
+    "\uff20SUM(A1)",  # full-width @
+    "  =1+1",  # leading spaces
+    "\n=1+1",  # a leading line feed
+    "\ufeff=1+1",  # a BOM
+    "\u3000=1+1",  # an ideographic space
+    "\u00a0=1+1",  # a no-break space
+    "\u200b=1+1",  # a zero-width space
+]
+
+
+@pytest.mark.parametrize("cell", DISGUISED)
+@pytest.mark.parametrize("strict", [False, True])
+def test_disguised_formulas_are_neutralised_in_both_modes(cell: str, strict: bool) -> None:
+    frame = pl.DataFrame({"user_id": [cell], "note": [cell]})
+    rows = parse(export_bytes(frame, "csv", strict))
+    user_id, note = rows[1]
+    assert user_id == "'" + cell  # prefixed, every character of the id kept (strict too)
+    assert note == neutralize(cell, strict) and note.startswith("'")
+    assert neutralize(cell, strict, is_id=True) == "'" + cell
+
+
+def test_harmless_cells_are_left_alone() -> None:
+    for cell in ["plain", "a=b", "  spaced", "\u00a0name", "\uff21BC", "1.5"]:
+        assert neutralize(cell) == cell and neutralize(cell, strict=True) == cell
+
+
+def test_strict_mode_keeps_an_id_and_cleans_other_text() -> None:
+    frame = pl.DataFrame({"user_id": ["a\nb", "x\ty"], "note": ["a\nb", "x\ty"]})
+    rows = parse(export_bytes(frame, "csv", strict=True))
+    assert [r[0] for r in rows[1:]] == ["a\nb", "x\ty"]  # quoted, unchanged
+    assert [r[1] for r in rows[1:]] == ["a b", "x y"]
 
 
 def test_parquet_keeps_typed_values() -> None:
@@ -70,6 +108,27 @@ def test_only_opted_in_users_are_exported() -> None:
         consenting(listed, users.drop("consent_email"))
     with pytest.raises(SpecError, match="consent"):
         consenting(listed, None)
+
+
+@pytest.mark.parametrize(
+    ("spellings", "kept"),
+    [
+        (["yes", "no", "YES", "No"], ["a", "c"]),
+        (["1", "0", "1", "0"], ["a", "c"]),
+        (["Y", "N", "opted in", "unsubscribed"], ["a", "c"]),
+        (["true", "maybe", "", None], ["a"]),  # unreadable or missing: never consent
+    ],
+)
+def test_consent_is_read_from_any_common_spelling(spellings: list, kept: list[str]) -> None:
+    listed = pl.DataFrame({"user_id": ["a", "b", "c", "d"]})
+    users = pl.DataFrame({"user_id": ["a", "b", "c", "d"], "consent_email": spellings})
+    assert consenting(listed, users)["user_id"].to_list() == kept
+
+
+def test_consent_as_numbers() -> None:
+    listed = pl.DataFrame({"user_id": ["a", "b"]})
+    users = pl.DataFrame({"user_id": ["a", "b"], "consent_email": [1, 0]})
+    assert consenting(listed, users)["user_id"].to_list() == ["a"]
 
 
 def test_export_spec_from_json() -> None:

@@ -92,7 +92,16 @@ def test_holdout_advice_says_enough_or_how_many() -> None:
     assert small.recommended_share is None or small.recommended_share > 0.05
     mid = holdout_advice(40_000, 0.10, 0.02, 0.02)
     assert not mid.enough and mid.recommended_share is not None
-    assert mid.detectable_effect > 0.02
+    assert mid.detectable_effect is not None and mid.detectable_effect > 0.02
+
+
+def test_no_control_group_detects_nothing_and_stays_strict_json() -> None:
+    import json
+
+    none = holdout_advice(5_000, 0.10, 0.02, 0.0)
+    assert none.control == 0 and none.detectable_effect is None and not none.enough
+    assert "cannot measure any effect" in none.message
+    assert json.loads(json.dumps(none.summary(), allow_nan=False))["detectable_effect"] is None
 
 
 def test_measure_lift_hand_computed() -> None:

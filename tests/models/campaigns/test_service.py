@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
+import json
 from pathlib import Path
 
 import polars as pl
@@ -65,8 +67,8 @@ def test_audience_preview_and_save(ws: Workspace) -> None:
     users = ws.read_frame("demo", "users")
     opted_in = users.filter(pl.col("consent_email").fill_null(False)).height
     assert 0 < summary.size <= opted_in and summary.value and summary.value > 0
-    saved = save_audience(ws, "demo", "winback", spec)
-    assert saved["size"] == selected.height
+    saved = save_audience(ws, "demo", "winback", rules=spec)
+    assert saved.size == selected.height and saved.dynamic
     assert ws.read_frame("demo", "audience_winback").height == selected.height
 
 
@@ -104,6 +106,11 @@ def test_assumed_lift_without_a_model(ws: Workspace) -> None:
     spec = CampaignSpec(effect_source="assumed", assumed_lift_pct=20, depth_pct=50, draws=100)
     result = simulate(ws, "demo", spec)
     assert result.simulation.effect_source == "assumed"
+    # no control group: the outcome is still strict JSON (null, never Infinity)
+    no_holdout = simulate(ws, "demo", dataclasses.replace(spec, holdout_pct=0.0)).summary()
+    assert (
+        json.loads(json.dumps(no_holdout, allow_nan=False))["holdout"]["detectable_effect"] is None
+    )
     assert "uplift" not in result.strategies["strategy"].to_list()
 
 

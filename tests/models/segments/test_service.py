@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from analytics.core.errors import DatasetNotFound, NotEnoughData, SpecError
+from analytics.core.errors import DatasetNotFound, NotEnoughData
 from analytics.core.workspace import Workspace
 from analytics.demo.generator import DemoStore
 from models.segments.embeddings import load_state_dict
@@ -15,7 +15,6 @@ from models.segments.service import (
     ari_vs_truth,
     load_segmentation,
     run_segmentation,
-    save_audience,
 )
 
 TINY = SegmentSpec(epochs=2, dims=8, max_events=16, k_range=(4, 7))
@@ -87,18 +86,6 @@ def test_forced_k_and_errors(segmented, small_demo) -> None:
     with pytest.raises(NotEnoughData):
         run_segmentation(ws, "demo_k3", SegmentSpec(cutoff=date(2000, 1, 1)))
     assert load_segmentation(ws, "missing") is None
-
-
-def test_save_audience_from_a_selection(segmented) -> None:
-    ws, result = segmented
-    ids = result.segments["user_id"].head(5).to_list()
-    saved = save_audience(ws, "demo", "my picks!", [*ids, ids[0]])
-    assert saved == {"audience": "my_picks", "size": 5}
-    assert ws.read_frame("demo", "audience_my_picks")["user_id"].to_list() == ids
-    record = ws.get_record("audience", "demo", "my_picks")
-    assert record.payload["source"] == "map selection" and record.payload["size"] == 5
-    with pytest.raises(SpecError, match="empty"):
-        save_audience(ws, "demo", "none", [])
 
 
 def test_dimension_weights_follow_the_data_taste() -> None:
