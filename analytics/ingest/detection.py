@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,8 +16,9 @@ from analytics.core.schema import (
     USER_ID,
     Shape,
 )
-from analytics.ingest.mapping import MAPPABLE, auto_map
+from analytics.ingest.mapping import MAPPABLE, auto_map, experiment_columns
 from analytics.ingest.readers import Sniff, sniff_file
+from analytics.ingest.times import is_zone
 
 PREVIEW_ROWS = 20
 
@@ -38,6 +40,12 @@ class Detection:
     compression: str | None = None
     time_format: str | None = None  # e.g. "epoch seconds", "%Y-%m-%d %H:%M:%S"
     ambiguous_dates: bool = False  # day/month order not settled by the sample
+    time_zone: str | None = None  # the zone the file writes its times in (None: naive times)
+    encoding_confidence: float | None = None  # 0..1, the encoding detector's certainty
+    encoding_unsure: bool = False  # the detector hesitated: offer the user a choice
+    note: str | None = None  # what the file lacks and what can still be done with it
+    test_arm: str | None = None  # a column that looks like a test's arm (customer tables)
+    outcomes: tuple[str, ...] = ()  # outcome columns measured after that test
     sniff: Sniff | None = field(default=None, repr=False, compare=False)
 
     def info(self) -> dict[str, Any]:
@@ -54,6 +62,12 @@ class Detection:
             "confidence": self.confidence,
             "time_format": self.time_format,
             "ambiguous_dates": self.ambiguous_dates,
+            "time_zone": self.time_zone,
+            "encoding_confidence": self.encoding_confidence,
+            "encoding_unsure": self.encoding_unsure,
+            "note": self.note,
+            "test_arm": self.test_arm,
+            "outcomes": list(self.outcomes),
         }
 
 
@@ -67,13 +81,19 @@ class IngestSpec:
     tz: str = "UTC"
 
 
-def detect_file(path: Path) -> Detection:
-    """Sniff ``path`` (a sample, not the whole file) and propose shape and mapping."""
-    sniff = sniff_file(Path(path))
+def detect_file(path: Path, *, encoding: str | None = None) -> Detection:
+    """Sniff ``path`` (a sample, not the whole file) and propose shape and mapping.
+
+    ``encoding``: the user's choice of text encoding (a Python codec name), else detected.
+    """
+    sniff = sniff_file(Path(path), encoding=encoding)
     mapped = auto_map(sniff.sample)
     layout = sniff.layout
     preview = sniff.sample.head(PREVIEW_ROWS).select(pl.all().cast(pl.String))
     tf = mapped.time_format
+    arm, outcomes = (
+        experiment_columns(sniff.sample) if mapped.shape == Shape.CUSTOMERS else (None, ())
+    )
     return Detection(
         format=sniff.format,
         encoding=layout.encoding if layout else None,
@@ -88,6 +108,12 @@ def detect_file(path: Path) -> Detection:
         compression=sniff.compression,
         time_format=tf.describe() if tf else None,
         ambiguous_dates=bool(tf and tf.ambiguous),
+        time_zone=tf.source_zone if tf else None,
+        encoding_confidence=layout.confidence if layout else None,
+        encoding_unsure=bool(layout and layout.unsure),
+        note=what_is_missing(mapped.shape, mapped.mapping, sniff.columns),
+        test_arm=arm,
+        outcomes=outcomes,
         sniff=sniff,
     )
 
@@ -111,6 +137,11 @@ def resolve_spec(
     else:
         base = dict(detection.mapping)
     check_mapping(base, chosen, detection.columns)
+    if not is_zone(tz):
+        raise MappingError(
+            f"'{tz}' is not a time zone we know; use a name like UTC, Europe/Berlin or "
+            "Asia/Shanghai."
+        )
     return IngestSpec(shape=chosen, mapping=base, day_first=day_first, tz=tz)
 
 
@@ -126,15 +157,56 @@ def check_mapping(mapping: dict[str, str], shape: Shape, columns: list[str]) -> 
         raise MappingError(
             f"The file has no column '{missing[0]}'. Its columns are: {', '.join(columns)}."
         )
-    required = {
-        Shape.EVENTS: (USER_ID, EVENT_TIME),
-        Shape.TRANSACTIONS: (USER_ID, EVENT_TIME),
-        Shape.CUSTOMERS: (),
-    }[shape]
-    for canonical in required:
-        if canonical not in mapping:
-            what = {USER_ID: "customer / user id", EVENT_TIME: "date or time"}[canonical]
-            raise MappingError(
-                f"No column was recognised as the {what} of a {shape} file. Map one "
-                f"(command line: --map {canonical}=COLUMN). Columns: {', '.join(columns)}."
-            )
+    note = what_is_missing(shape, mapping, columns)
+    if note and shape != Shape.CUSTOMERS:
+        raise MappingError(note)
+
+
+_RELATIVE_TIME = re.compile(
+    r"days?[\s_]*since|since[\s_]*(?:prior|last)|days?[\s_]*ago|(?:^|_)dow$|day[\s_]*of[\s_]*week"
+    r"|hour[\s_]*of[\s_]*day",
+    re.IGNORECASE,
+)
+
+
+def what_is_missing(shape: Shape, mapping: dict[str, str], columns: list[str]) -> str | None:
+    """One plain explanation of what a file lacks for its shape and what can still be done."""
+    has_user, has_time = USER_ID in mapping, EVENT_TIME in mapping
+    if shape == Shape.CUSTOMERS:
+        if has_user or has_time:
+            return None
+        return (
+            "This file has no customer ids and no date or time: each row is read as one "
+            "customer, numbered 1, 2, ... in file order. Segments can describe these rows; "
+            "predictions and campaigns need an event or order file with customer ids and times."
+        )
+    if has_user and has_time:
+        return None
+    relative = [c for c in columns if _RELATIVE_TIME.search(c)]
+    gaps = (
+        f" ({', '.join(repr(c) for c in relative[:3])} count days or hours relative to "
+        "something else, not dates)"
+        if relative
+        else ""
+    )
+    if not has_user and not has_time:
+        return (
+            "This file has no customer ids and no date or time column, so it cannot be read as "
+            "events or orders: it looks like a table of anonymous sessions or an aggregated "
+            f"report{gaps}. You can still ingest it as a customer table (one row per record) "
+            "to describe and segment the rows, or export events or orders with a customer id "
+            "and a time from your shop system. If a column does hold them, map it (command "
+            "line: --map user_id=COLUMN --map event_time=COLUMN)."
+        )
+    if not has_time:
+        return (
+            f"This file has customer ids but no date or time column{gaps}, so recency, "
+            "predictions and campaign windows cannot be computed. You can still ingest it as "
+            "a customer table if each row is one customer, or export the orders with their "
+            "dates. If a column holds the time, map it (command line: --map event_time=COLUMN)."
+        )
+    return (
+        "This file has dates but no customer id column, so purchases cannot be tied to "
+        "customers. Map the column that holds the customer (command line: --map "
+        "user_id=COLUMN), or export the orders with a customer id or e-mail."
+    )

@@ -23,7 +23,9 @@ import polars as pl
 from analytics.core.errors import IngestError, MappingError
 from analytics.core.progress import Progress
 from analytics.core.schema import (
+    BRAND,
     CATEGORY,
+    CATEGORY_PATH,
     EVENT_TIME,
     EVENT_TYPE,
     EVENT_TYPE_DTYPE,
@@ -34,6 +36,7 @@ from analytics.core.schema import (
     PRICE,
     QUANTITY,
     REVENUE,
+    SESSION_ID,
     USER_ID,
     EventType,
     Shape,
@@ -48,11 +51,22 @@ from analytics.ingest.parsing import (
     first_reason,
     id_expr,
     number_expr,
+    path_separator,
     raw_text,
+    top_level,
 )
 from analytics.ingest.readers import EXTRA, LINE, WHITESPACE, Sniff, Source
 from analytics.ingest.report import IngestResult, events_report
-from analytics.ingest.times import TimeFormat, infer_time_format, text_time, time_expr
+from analytics.ingest.times import (
+    TIME_OF_DAY,
+    TimeFormat,
+    infer_time_format,
+    joined_time,
+    text_time,
+    time_expr,
+    unreadable_time,
+    zone_note,
+)
 
 _FAILED, _ALT_TIME = "__failed", "__time_month_first"
 _BASE_KIND = "__p_base"  # the mapped behaviour column's canonical type, made after the scan
@@ -95,6 +109,8 @@ def ingest_events(
         events = events.drop(helpers)
         anonymous = anonymous.drop(helpers) if anonymous is not None else None
     report["seconds"] = laps
+    assert plan.time_format is not None
+    report["time_zone"] = zone_note(plan.time_format, spec.tz)
     return IngestResult(
         shape=spec.shape,
         mapping=spec.mapping,
@@ -170,9 +186,13 @@ class EventPlan:
 
     # -- column parsers --
     def _raw(self, canonical: str) -> pl.Expr:
+        if canonical == EVENT_TIME and TIME_OF_DAY in self.m:
+            return joined_time(pl.col(self.m[EVENT_TIME]), pl.col(self.m[TIME_OF_DAY]))
         return pl.col(self.m[canonical])
 
     def _sample(self, canonical: str) -> pl.Series:
+        if canonical == EVENT_TIME and TIME_OF_DAY in self.m:
+            return self.sniff.sample.select(self._raw(EVENT_TIME)).to_series()
         return self.sniff.sample.get_column(self.m[canonical])
 
     def _time_format(self) -> TimeFormat | None:
@@ -180,11 +200,7 @@ class EventPlan:
             return None
         tf = infer_time_format(self._sample(EVENT_TIME))
         if tf is None:
-            raise MappingError(
-                f"Column '{self.m[EVENT_TIME]}' does not hold dates or times we can read "
-                "(tried ISO dates, day/month and month/day dates, epoch seconds and "
-                "milliseconds). Map the time to another column."
-            )
+            raise MappingError(unreadable_time(self.m[EVENT_TIME]))
         return tf
 
     def text_id(self, canonical: str) -> pl.Expr:
@@ -203,9 +219,9 @@ class EventPlan:
             day_first, month_first = tf.formats
             if self.spec.day_first is not None:
                 fmt = day_first if self.spec.day_first else month_first
-                return text_time(raw, fmt, self.spec.tz), None
-            return text_time(raw, day_first, self.spec.tz), text_time(
-                raw, month_first, self.spec.tz
+                return text_time(raw, tf, fmt, self.spec.tz), None
+            return text_time(raw, tf, day_first, self.spec.tz), text_time(
+                raw, tf, month_first, self.spec.tz
             )
         return time_expr(raw, tf, self.spec.tz), None
 
@@ -288,6 +304,10 @@ class EventPlan:
         for canonical in (ORDER_ID, ITEM_ID, CATEGORY):
             if canonical in self.m:
                 parsers[canonical] = self.text_id(canonical)
+        separator = path_separator(self._sample(CATEGORY)) if CATEGORY in self.m else None
+        if separator is not None:  # 'electronics.smartphone': the category is 'electronics'
+            parsers[CATEGORY_PATH] = parsers[CATEGORY]
+            parsers[CATEGORY] = top_level(parsers[CATEGORY], separator)
         parsed = self.source.lazy.with_columns(e.alias(f"__p_{k}") for k, e in parsers.items())
         return parsed, set(parsers)
 
@@ -361,6 +381,12 @@ class EventPlan:
         key = self._item_key(col(ITEM_ID))
         if key is not None:
             outputs.append(key.alias(ITEM_KEY))
+        for optional in (BRAND, SESSION_ID):  # kept under their canonical names
+            if optional in self.m:
+                outputs.append(self.text_id(optional).alias(optional))
+        path = col(CATEGORY_PATH)
+        if path is not None:
+            outputs.append(path.alias(CATEGORY_PATH))
         extras = [c for c in self.sniff.columns if c not in self.m.values()]
         outputs += [pl.col(c).alias(extra_name(c)) for c in extras]
         if col("time2") is not None:

@@ -8,12 +8,14 @@ file without header, like CDNOW). Every choice carries a confidence in 0..1 the 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import polars as pl
 
 from analytics.core.schema import (
     ARM,
+    BRAND,
     CAMPAIGN_ID,
     CATEGORY,
     COLUMN_SYNONYMS,
@@ -27,26 +29,29 @@ from analytics.core.schema import (
     QUANTITY,
     REVENUE,
     SENT_TIME,
+    SESSION_ID,
     USER_ID,
     Shape,
 )
 from analytics.ingest.readers import normalize_name
-from analytics.ingest.times import TimeFormat, infer_time_format
+from analytics.ingest.times import TIME_OF_DAY, TimeFormat, infer_time_format, is_time_of_day
 
 __all__ = [
     "MAPPABLE",
     "ColumnMapping",
     "TimeFormat",
     "auto_map",
+    "experiment_columns",
     "infer_time_format",
     "map_side_table",
 ]
 
 # canonical fields a source column can be mapped to, per shape
 EVENT_FIELDS = (USER_ID, EVENT_TIME, EVENT_TYPE, ITEM_ID, CATEGORY, QUANTITY, PRICE, REVENUE)
+OPTIONAL_FIELDS = (ORDER_ID, ITEM_NAME, BRAND, SESSION_ID, TIME_OF_DAY)
 MAPPABLE: dict[str, tuple[str, ...]] = {
-    Shape.EVENTS: (*EVENT_FIELDS, ORDER_ID, ITEM_NAME),
-    Shape.TRANSACTIONS: (*EVENT_FIELDS, ORDER_ID, ITEM_NAME),
+    Shape.EVENTS: (*EVENT_FIELDS, *OPTIONAL_FIELDS),
+    Shape.TRANSACTIONS: (*EVENT_FIELDS, *OPTIONAL_FIELDS),
     Shape.CUSTOMERS: (USER_ID,),
     "exposures": (USER_ID, CAMPAIGN_ID, ARM, SENT_TIME),
     "users": (USER_ID,),
@@ -68,6 +73,8 @@ class _Profile:
     event_words: float  # share of values in the event-type vocabulary
     unique: int
     non_null: int
+    rows: int  # sample rows, nulls included
+    order_names: float  # share of values like '#1001' (a shop system's order names)
     decimals: bool  # values written with a decimal point
 
 
@@ -81,7 +88,7 @@ def _profile(name: str, values: pl.Series) -> _Profile:
         decimals = values.dtype.is_float() and bool((numbers != numbers.round()).any())
     else:
         text = non_null.cast(pl.String).str.strip_chars()
-        numbers = text.str.replace_all(r"^[$£€¥￥]|,", "").cast(pl.Float64, strict=False)
+        numbers = text.str.replace_all(r"[$£€¥￥\s,]", "").cast(pl.Float64, strict=False)
         numeric = float(numbers.is_not_null().sum() / n) if n else 0.0
         decimals = bool(text.str.contains(r"^-?[\d,]*\.\d+$").any())
         numbers = numbers.drop_nulls()
@@ -100,6 +107,8 @@ def _profile(name: str, values: pl.Series) -> _Profile:
         event_words=words,
         unique=non_null.n_unique() if n else 0,
         non_null=n,
+        rows=values.len(),
+        order_names=_float(text.str.contains(r"^#\d+$").mean()) if text is not None and n else 0.0,
         decimals=decimals,
     )
 
@@ -149,6 +158,8 @@ def _value_fit(canonical: str, p: _Profile) -> float:
         return p.numeric if p.numeric >= 0.5 else 0.0  # a few unreadable values are rejects
     if canonical == EVENT_TYPE:
         return 1.0 if p.event_words >= 0.5 or p.unique <= 50 else 0.2
+    if canonical == ITEM_NAME and p.order_names >= 0.9:
+        return 0.0  # '#1001' names an order, not a product
     return 1.0
 
 
@@ -163,12 +174,35 @@ def auto_map(sample: pl.DataFrame, *, shape: Shape | str | None = None) -> Colum
     if chosen == Shape.CUSTOMERS:  # only a user id named as such; values alone prove nothing
         mapping = {k: v for k, v in mapping.items() if k == USER_ID and confidence[k] >= 0.8}
         confidence = {k: v for k, v in confidence.items() if k in mapping}
+        warnings = []  # about columns mapped from their values, now unmapped
+    _pair_time_of_day(sample, profiles, mapping, confidence)
     time_format = profiles[mapping[EVENT_TIME]].time if EVENT_TIME in mapping else None
     if time_format and time_format.ambiguous:
         warnings.append(_ambiguous_warning(mapping[EVENT_TIME], sample))
     if EVENT_TYPE in mapping:
         warnings.extend(_unknown_event_words(sample.get_column(mapping[EVENT_TYPE])))
     return ColumnMapping(chosen, mapping, confidence, time_format, warnings)
+
+
+def _pair_time_of_day(
+    sample: pl.DataFrame,
+    profiles: dict[str, _Profile],
+    mapping: dict[str, str],
+    confidence: dict[str, float],
+) -> None:
+    """A date-only time column plus a free column of times of day: read them together."""
+    tf = profiles[mapping[EVENT_TIME]].time if EVENT_TIME in mapping else None
+    if (
+        tf is None
+        or tf.kind not in ("text", "date")
+        or any("%H" in f or "%I" in f for f in tf.formats)
+    ):
+        return
+    free = [c for c in sample.columns if c not in mapping.values()]
+    clocks = [c for c in free if is_time_of_day(sample.get_column(c))]
+    if clocks:
+        mapping[TIME_OF_DAY] = clocks[0]
+        confidence[TIME_OF_DAY] = 0.8
 
 
 def map_side_table(sample: pl.DataFrame, kind: str) -> tuple[dict[str, str], dict[str, float]]:
@@ -184,8 +218,12 @@ def _map_by_name(
     for position, (name, profile) in enumerate(profiles.items()):
         for canonical in fields:
             score = _name_score(name, canonical)
+            if canonical == USER_ID and score < 0.9 and _few_values(profile):
+                continue  # a label (VisitorType, segment), not a customer id
             if score:
                 fit = _value_fit(canonical, profile)
+                if canonical == CATEGORY:
+                    fit *= _readable(profile)
                 if fit > 0:
                     candidates.append((score * (0.7 + 0.3 * fit), -position, canonical, name))
     mapping: dict[str, str] = {}
@@ -212,26 +250,52 @@ def _map_by_value(
         free.remove(p)
 
     if EVENT_TIME not in mapping:
-        times = [p for p in free if p.time and p.time.share >= 0.9]
+        times = [p for p in free if p.time and p.time.kind != "excel" and p.time.share >= 0.9]
         if times:
             take(EVENT_TIME, times[0], 0.7)
-    if EVENT_TYPE not in mapping:
+    named_money = {PRICE, REVENUE} & mapping.keys()
+    if EVENT_TYPE not in mapping and not named_money:  # 'paid' in an order status is no event
         words = [p for p in free if p.event_words >= 0.8]
         if words:
             take(EVENT_TYPE, words[0], 0.8)
-    money = [p for p in free if p.numeric >= 0.95 and p.decimals]
-    if money and not ({PRICE, REVENUE} & mapping.keys()):
+    if ORDER_ID not in mapping:  # shop-system order names: #1001
+        orders = [p for p in free if p.order_names >= 0.9]
+        if orders:
+            take(ORDER_ID, orders[0], 0.7)
+    money = [
+        p for p in free if p.numeric >= 0.95 and p.decimals and not _COUNTS_TIME.search(p.name)
+    ]
+    if money and not named_money:
         take(REVENUE, money[0], 0.5)
         warnings.append(
             f"Column '{money[0].name}' holds money amounts and was read as the line total "
             "(revenue). If it is a unit price, map it to price."
         )
-    ids = [p for p in free if p.non_null and not p.decimals and p.time is None]
+    _map_ids_by_value(profiles, free, take, mapping)
+
+
+def _map_ids_by_value(
+    profiles: dict[str, _Profile],
+    free: list[_Profile],
+    take: Callable[[str, _Profile, float], None],
+    mapping: dict[str, str],
+) -> None:
+    """Whole-number or text columns, in file order: the customer, then quantity, item, category.
+    A customer id is only guessed in a file with times (an event or order log)."""
+    ids = [
+        p
+        for p in free
+        if p.non_null
+        and not p.decimals
+        and (p.time is None or p.time.kind == "excel")
+        and not _COUNTS_TIME.search(p.name)
+    ]
     is_money_shape = bool({PRICE, REVENUE} & mapping.keys()) and EVENT_TYPE not in mapping
     for p in ids:
         small_count = p.integral and not p.leading_zeros and p.max_abs <= 1000 and p.median <= 50
         if USER_ID not in mapping:
-            take(USER_ID, p, 0.6)
+            if EVENT_TIME in mapping and not _few_values(p):
+                take(USER_ID, p, 0.6)
         elif is_money_shape and QUANTITY not in mapping and small_count:
             take(QUANTITY, p, 0.6)
         elif _follows(profiles, mapping[USER_ID], p.name):
@@ -240,6 +304,25 @@ def _map_by_value(
             take(ITEM_ID, p, 0.5)
         elif CATEGORY not in mapping and not is_money_shape:
             take(CATEGORY, p, 0.5)
+
+
+# names of columns that count time (days since the prior order, hour of day): never money
+_COUNTS_TIME = re.compile(
+    r"days?|hours?|since|dow|weekday|minutes?|seconds?|duration", re.IGNORECASE
+)
+
+
+def _few_values(p: _Profile) -> bool:
+    """Too few distinct values to be customer ids: under 50, or under 1% of the rows (judged
+    on samples of 100 rows or more)."""
+    return p.non_null >= 100 and (p.unique < 50 or p.unique < 0.01 * p.non_null)
+
+
+def _readable(p: _Profile) -> float:
+    """Category columns: readable names (or paths) beat opaque numeric ids, unless mostly empty."""
+    if p.numeric >= 0.9:
+        return 0.5
+    return 1.0 if p.non_null >= 0.5 * p.rows else 0.4
 
 
 def _follows(profiles: dict[str, _Profile], user: str, other: str) -> bool:
@@ -251,15 +334,56 @@ def _follows(profiles: dict[str, _Profile], user: str, other: str) -> bool:
 def _detect_shape(
     mapping: dict[str, str], confidence: dict[str, float], profiles: dict[str, _Profile]
 ) -> Shape:
+    user = profiles.get(mapping.get(USER_ID, ""))
+    if EVENT_TIME not in mapping:
+        repeats = user is not None and user.non_null > 20 and user.unique < user.non_null
+        if repeats and {ORDER_ID, ITEM_ID, EVENT_TYPE} & mapping.keys():
+            # an event or order log without times: ingest says plainly what is missing
+            return Shape.EVENTS if EVENT_TYPE in mapping else Shape.TRANSACTIONS
+        return Shape.CUSTOMERS
     if EVENT_TYPE in mapping:
         return Shape.EVENTS
-    if EVENT_TIME not in mapping:
-        return Shape.CUSTOMERS
-    user = profiles.get(mapping.get(USER_ID, ""))
     one_row_per_user = user is not None and user.non_null > 20 and user.unique == user.non_null
     if confidence[EVENT_TIME] < 0.9 and one_row_per_user:
         return Shape.CUSTOMERS  # e.g. a CRM export with a sign-up date
     return Shape.TRANSACTIONS
+
+
+# --- experiments in customer tables ---------------------------------------------------------------
+_CONTROL_WORDS = ("control", "no e-mail", "no email", "no mail", "holdout", "hold out", "对照")
+_OUTCOME_WORDS = (
+    "visit", "visits", "conversion", "converted", "convert", "spend", "spent", "revenue",
+    "purchase", "purchased", "bought", "click", "clicked", "clicks", "open", "opened",
+    "response", "responded", "outcome", "sales", "churn", "churned", "转化", "购买", "消费",
+)  # fmt: skip
+
+
+def experiment_columns(sample: pl.DataFrame) -> tuple[str | None, tuple[str, ...]]:
+    """A column that looks like the arm of a test (a few values, one of them a control such as
+    'No E-Mail'), and the outcome columns after it (visit, conversion, spend ...): measured
+    after the test, so segments must not describe customers by them."""
+    arm = None
+    for name in sample.columns:
+        values = sample.get_column(name).drop_nulls().cast(pl.String).str.to_lowercase()
+        distinct = values.unique()
+        named = normalize_name(name) in COLUMN_SYNONYMS[ARM]
+        has_control = distinct.str.contains("|".join(_CONTROL_WORDS)).any()
+        if 2 <= distinct.len() <= 10 and (has_control or (named and distinct.len() <= 4)):
+            arm = name
+            break
+    if arm is None:
+        return None, ()
+    after = sample.columns[sample.columns.index(arm) + 1 :]
+    outcomes = tuple(c for c in after if _is_outcome(c, sample.get_column(c)))
+    return arm, outcomes
+
+
+def _is_outcome(name: str, values: pl.Series) -> bool:
+    words = re.split(r"[^0-9a-z\u4e00-\u9fff]+", re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name).lower())
+    numeric = values.dtype.is_numeric() or values.dtype == pl.Boolean
+    if not numeric and values.dtype == pl.String:
+        numeric = bool(values.drop_nulls().str.contains(r"^-?[\d.]+$|^(?i:true|false)$").all())
+    return numeric and any(w in _OUTCOME_WORDS for w in words)
 
 
 def _ambiguous_warning(column: str, sample: pl.DataFrame) -> str:

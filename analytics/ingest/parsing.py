@@ -50,15 +50,42 @@ def number_expr(raw: pl.Expr, sample: pl.Series, sniff: Sniff) -> pl.Expr:
     expr = raw
     if text.str.contains(r"^\s|\s$").any():
         expr = expr.str.strip_chars()
+    if text.str.contains(r"[$£€¥￥]").any():  # '4,50 €', '$1,200.00': the symbol goes first
+        expr = expr.str.replace_all(r"[$£€¥￥\s]", "")
+        text = text.str.replace_all(r"[$£€¥￥\s]", "")
     delimiter = sniff.layout.delimiter if sniff.layout else ","
-    if delimiter != "," and text.len() and text.str.contains(r"^-?\d+,\d+$").any():
+    if delimiter != "," and text.len() and text.str.contains(r"^-?[\d.]*\d,\d+$").any():
         expr = expr.str.replace_all(".", "", literal=True).str.replace(",", ".", literal=True)
-    elif text.str.contains(_CURRENCY.pattern).any():
-        expr = expr.str.replace_all(r"[$£€¥￥,\s]", "")
+    elif text.str.contains(r"\d,\d{3}").any():
+        expr = expr.str.replace_all(",", "", literal=True)
     return expr.cast(pl.Float64, strict=False)
 
 
 _FEW_SPELLINGS = 8  # up to this many distinct words in the sample are compared one by one
+
+
+_PATH_SEPARATORS = (">", "/", ".", "|")
+
+
+def path_separator(sample: pl.Series) -> str | None:
+    """The separator of a category written as a path ('electronics.smartphone',
+    'Home > Kitchen'), when nearly every sample value is one; None for plain categories."""
+    if sample.dtype != pl.String:
+        return None
+    text = sample.drop_nulls().str.strip_chars()
+    text = text.filter(text.str.contains(r"[A-Za-z\u4e00-\u9fff]"))  # not numbers like 1.5
+    if text.len() == 0:
+        return None
+    for separator in _PATH_SEPARATORS:
+        parts = text.str.split(separator).list.eval(pl.element().str.strip_chars() != "")
+        if (parts.list.len() >= 2).mean() >= 0.8 and parts.list.all().all():  # type: ignore[operator]
+            return separator
+    return None
+
+
+def top_level(path: pl.Expr, separator: str) -> pl.Expr:
+    """The first part of a category path: 'electronics' of 'electronics.smartphone'."""
+    return path.str.split(separator).list.first().str.strip_chars()
 
 
 def event_types(values: pl.Series, sample: pl.Series) -> pl.Series:

@@ -48,15 +48,17 @@ def ingest_file(
     progress: Progress = no_progress,
     *,
     detection: Detection | None = None,
+    encoding: str | None = None,
 ) -> IngestResult:
     """Read ``path`` whole into canonical frames, following ``spec`` (default: the detection).
 
-    ``detection``: the caller's ``detect_file(path)`` of the same file, to save sniffing again.
+    ``detection``: the caller's ``detect_file(path)`` of the same file, to save sniffing again;
+    ``encoding``: the text encoding to read with (else detected; ignored given ``detection``).
     """
     path = Path(path)
     progress(0.0, "Looking at the file")
     if detection is None or detection.sniff is None:
-        detection = detect_file(path)
+        detection = detect_file(path, encoding=encoding)
     spec = spec or resolve_spec(detection)
     check_mapping(spec.mapping, spec.shape, detection.columns)
     sniff = detection.sniff

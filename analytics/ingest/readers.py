@@ -29,6 +29,7 @@ from typing import IO
 import polars as pl
 
 from analytics.core.errors import IngestError
+from analytics.ingest.encodings import Encoding, codec_name, detect_encoding
 
 __all__ = [
     "EXTRA",
@@ -69,6 +70,8 @@ class TextLayout:
     delimiter: str  # one of , \t ; | or WHITESPACE
     has_header: bool
     quoted: bool  # the sample holds quote characters (fields may span lines)
+    confidence: float = 1.0  # how sure the encoding detection is, 0..1
+    unsure: bool = False  # another likely encoding reads the sample differently
 
 
 @dataclass(frozen=True)
@@ -98,9 +101,14 @@ class Source:
 
 
 # --- sniffing -----------------------------------------------------------------------------------
-def sniff_file(path: Path) -> Sniff:
-    """Look at the start of ``path`` and describe it; ``IngestError`` for what we cannot read."""
+def sniff_file(path: Path, *, encoding: str | None = None) -> Sniff:
+    """Look at the start of ``path`` and describe it; ``IngestError`` for what we cannot read.
+
+    ``encoding``: the user's choice for a text file (a Python codec name), else detected.
+    """
     path = Path(path)
+    if encoding is not None:
+        encoding = codec_name(encoding)
     if not path.exists() or not path.is_file():
         raise IngestError(f"There is no file at '{path}'.")
     size = path.stat().st_size
@@ -113,17 +121,18 @@ def sniff_file(path: Path) -> Sniff:
     if magic.startswith(b"\xd0\xcf\x11\xe0"):  # OLE2: legacy .xls
         return _sniff_excel(path)
     if magic.startswith(b"PK\x03\x04"):
-        return _sniff_zip(path, size)
+        return _sniff_zip(path, size, encoding)
     if magic.startswith(b"\x1f\x8b"):
         with gzip.open(path, "rb") as gz:
             try:
                 head = gz.read(SNIFF_BYTES)
             except (OSError, EOFError) as err:
                 raise IngestError(f"'{path.name}' is not a valid gzip file ({err}).") from None
-        return _sniff_text(path, head, truncated=len(head) == SNIFF_BYTES, compression="gzip")
+        truncated = len(head) == SNIFF_BYTES
+        return _sniff_text(path, head, truncated=truncated, compression="gzip", encoding=encoding)
     with open(path, "rb") as fh:
         head = fh.read(SNIFF_BYTES)
-    return _sniff_text(path, head, truncated=size > SNIFF_BYTES)
+    return _sniff_text(path, head, truncated=size > SNIFF_BYTES, encoding=encoding)
 
 
 def _sniff_parquet(path: Path) -> Sniff:
@@ -152,7 +161,7 @@ def _check_zip(path: Path, zf: zipfile.ZipFile, *, limit: int) -> list[zipfile.Z
     return infos
 
 
-def _sniff_zip(path: Path, size: int) -> Sniff:
+def _sniff_zip(path: Path, size: int, encoding: str | None) -> Sniff:
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
@@ -188,6 +197,7 @@ def _sniff_zip(path: Path, size: int) -> Sniff:
         truncated=member.file_size > SNIFF_BYTES,
         compression="zip",
         member=member.filename,
+        encoding=encoding,
     )
     if warning:
         sniff.warnings.insert(0, warning)
@@ -215,30 +225,16 @@ def _sniff_excel(path: Path) -> Sniff:
     return Sniff(format="excel", columns=sample.columns, sample=sample, warnings=warnings)
 
 
-def _detect_encoding(head: bytes) -> str:
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    probe = head[:4096]
-    if len(probe) >= 4:
-        even, odd = probe[0::2].count(0), probe[1::2].count(0)
-        if odd > len(probe) // 4 and even == 0:
-            return "utf-16-le"
-        if even > len(probe) // 4 and odd == 0:
-            return "utf-16-be"
-    if b"\x00" in head:
-        raise IngestError(
-            "This file holds binary data, not text: it is not a CSV, Excel, Parquet or JSON "
-            "lines export. Check that you picked the right file."
-        )
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            codecs.getincrementaldecoder(encoding)().decode(head, final=False)
-        except UnicodeDecodeError:
-            continue
-        return encoding
-    return "cp1252"
+def _encoding_warnings(found: Encoding) -> list[str]:
+    if found.name in ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be"):
+        return []
+    sure = f"{found.confidence:.0%} sure"
+    if found.unsure:
+        return [
+            f"The file is not UTF-8; it was read as {found.name} ({sure}). Check the preview: "
+            "if names look wrong, choose the encoding (command line: --encoding NAME)."
+        ]
+    return [f"The file is not UTF-8; it was read as {found.name} ({sure})."]
 
 
 def _check_text(name: str, text: str, *, truncated: bool) -> None:
@@ -264,14 +260,15 @@ def _sniff_text(
     truncated: bool,
     compression: str | None = None,
     member: str | None = None,
+    encoding: str | None = None,
 ) -> Sniff:
+    encoding_given = encoding is not None
     name = member or path.name
-    encoding = _detect_encoding(head)
+    found = Encoding(encoding, 1.0) if encoding else detect_encoding(head)
+    encoding = found.name
     text = codecs.getincrementaldecoder(encoding)(errors="replace").decode(head, final=False)
     _check_text(name, text, truncated=truncated)
-    warnings: list[str] = []
-    if encoding == "cp1252":
-        warnings.append("The file is neither UTF-8 nor GBK; it was read as Windows-1252.")
+    warnings = _encoding_warnings(found) if not encoding_given else []
     lines = text.splitlines()
     if truncated and lines:
         lines = lines[:-1]  # the last line of a cut sample is incomplete
@@ -280,7 +277,7 @@ def _sniff_text(
         raise IngestError(f"'{name}' has no rows.")
     stripped = lines[0].lstrip()
     if stripped.startswith("{"):
-        return _sniff_jsonl(name, lines, compression, member, encoding)
+        return _sniff_jsonl(name, lines, compression, member, found)
     if stripped.startswith("["):
         raise IngestError(
             f"'{name}' is a JSON array; export JSON lines (one object per line) or CSV instead."
@@ -297,6 +294,8 @@ def _sniff_text(
         delimiter=delimiter,
         has_header=has_header,
         quoted='"' in text,
+        confidence=found.confidence,
+        unsure=found.unsure,
     )
     return Sniff(
         format="csv",
@@ -330,13 +329,15 @@ def _sample_frame(rows: list[list[str]], *, has_header: bool) -> pl.DataFrame:
 
 
 def _sniff_jsonl(
-    name: str, lines: list[str], compression: str | None, member: str | None, encoding: str
+    name: str, lines: list[str], compression: str | None, member: str | None, found: Encoding
 ) -> Sniff:
     try:
         sample = pl.read_ndjson("\n".join(lines[:SAMPLE_ROWS]).encode())
     except Exception as err:
         raise IngestError(f"'{name}' starts like JSON lines but cannot be read ({err}).") from None
-    layout = TextLayout(compression, member, encoding, ",", True, False)
+    layout = TextLayout(
+        compression, member, found.name, ",", True, False, found.confidence, found.unsure
+    )
     return Sniff(
         format="jsonl",
         columns=sample.columns,
