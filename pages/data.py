@@ -6,14 +6,21 @@ from analytics.ingest.service import ingest_path
 from ui import state
 from ui.progress import progress_bar
 from ui.widgets import (
+    APPEND,
+    NEW,
     discard_upload,
+    show_append,
+    show_attach,
+    show_attach_result,
     show_dataset_manager,
     show_demo_loader,
     show_detection,
     show_ingest_report,
     show_mapping_editor,
     show_profile,
+    show_stale_notice,
     show_upload,
+    show_upload_action,
     showing_errors,
     source_words,
 )
@@ -38,6 +45,31 @@ def done(dataset: str, message: str) -> None:
     st.rerun()
 
 
+def ingest_new(pending: dict) -> None:
+    choice = show_mapping_editor(pending, key="mapping")
+    if choice.name and ws.has_dataset(choice.name):
+        st.caption(f"This replaces the dataset '{choice.name}' and all it derived.")
+    if choice.missing:
+        st.caption(choice.missing)
+    if st.button("Ingest", type="primary", disabled=not choice.ready):
+        with showing_errors(), progress_bar("Ingesting") as progress:
+            report = ingest_path(
+                ws,
+                pending["path"],
+                name=choice.name,
+                shape=choice.shape,
+                mapping=choice.mapping,
+                day_first=choice.day_first,
+                progress=progress,
+            )
+            discard_upload()
+            done(
+                report["dataset"],
+                f"Ingested {report['rows_accepted']:,} of {report['rows_read']:,} rows "
+                f"into '{report['dataset']}'.",
+            )
+
+
 if report_tab.open:
     with report_tab:
         if name is None:
@@ -47,6 +79,7 @@ if report_tab.open:
                 info = ws.dataset(name)
                 st.subheader(f"Ingest report: {name}")
                 st.caption(f"Source: {source_words(info)} · shape: {info.shape}")
+                show_stale_notice(ws, name)
                 show_ingest_report(ws, info)
                 st.subheader("Profile")
                 show_profile(ws, info)
@@ -63,29 +96,17 @@ if add_tab.open:
             if show_demo_loader(ws, key="demo") == "demo":
                 done("demo", "The demo store is ready.")
         elif pending := show_upload(key="upload"):
-            show_detection(pending["detection"])
-            choice = show_mapping_editor(pending, key="mapping")
-            if choice.name and ws.has_dataset(choice.name):
-                st.caption(f"This replaces the dataset '{choice.name}' and all it derived.")
-            if choice.missing:
-                st.caption(choice.missing)
-            if st.button("Ingest", type="primary", disabled=not choice.ready):
-                with showing_errors(), progress_bar("Ingesting") as progress:
-                    report = ingest_path(
-                        ws,
-                        pending["path"],
-                        name=choice.name,
-                        shape=choice.shape,
-                        mapping=choice.mapping,
-                        day_first=choice.day_first,
-                        progress=progress,
-                    )
+            action = show_upload_action(ws, name, key="upload_action")
+            if action in (NEW, APPEND):
+                show_detection(pending["detection"])
+            if action == NEW:
+                ingest_new(pending)
+            elif action == APPEND:
+                if message := show_append(ws, pending, str(name), key="append"):
                     discard_upload()
-                    done(
-                        report["dataset"],
-                        f"Ingested {report['rows_accepted']:,} of {report['rows_read']:,} rows "
-                        f"into '{report['dataset']}'.",
-                    )
+                    done(str(name), message)
+            elif attached := show_attach(ws, pending, str(name), action, key="attach"):
+                show_attach_result(ws, attached)
 
 if manage_tab.open:
     with manage_tab:

@@ -16,13 +16,24 @@ from typing import Any
 
 import streamlit as st
 
+from analytics.core.artifacts import EXPOSURES, USERS, side_rejects
 from analytics.core.errors import AudienceLabError
 from analytics.core.schema import Shape
 from analytics.core.workspace import DatasetInfo, Workspace
 from analytics.demo.service import DEMO_USERS, load_demo
-from analytics.ingest.mapping import MAPPABLE, auto_map
-from analytics.ingest.pipeline import Detection
-from analytics.ingest.service import dataset_name_for, detect
+from analytics.ingest.service import (
+    AttachResult,
+    Detection,
+    attach_table,
+    dataset_name_for,
+    detect,
+    ingest_path,
+    mappable_fields,
+    propose_mapping,
+    propose_side_mapping,
+    rejects_csv,
+    stale_notice,
+)
 from ui import cache, charts_data, state
 from ui.progress import progress_bar
 
@@ -32,6 +43,9 @@ __all__ = [
     "demo_users_override",
     "discard_upload",
     "noted_metric",
+    "show_append",
+    "show_attach",
+    "show_attach_result",
     "show_dataset_facts",
     "show_dataset_manager",
     "show_demo_loader",
@@ -39,7 +53,10 @@ __all__ = [
     "show_ingest_report",
     "show_mapping_editor",
     "show_profile",
+    "show_side_mapping",
+    "show_stale_notice",
     "show_upload",
+    "show_upload_action",
     "showing_errors",
     "source_words",
 ]
@@ -240,14 +257,6 @@ _SHAPE_WORDS = {
 }
 
 
-def _proposal(detection: Detection, shape: str) -> tuple[dict[str, str], dict[str, float]]:
-    """The detected mapping and confidences, re-proposed for a shape the user picked."""
-    if shape == str(detection.shape) or detection.sniff is None:
-        return dict(detection.mapping), dict(detection.confidence)
-    proposed = auto_map(detection.sniff.sample, shape=shape)
-    return dict(proposed.mapping), dict(proposed.confidence)
-
-
 def _show_column_choice(
     columns: list[str], target: str, source: str | None, confidence: float | None, key: str
 ) -> str | None:
@@ -305,13 +314,13 @@ def show_mapping_editor(pending: dict[str, Any], key: str) -> IngestChoice:
     name = right.text_input(
         "Dataset name", dataset_name_for(pending["name"]), key=f"{key}_name"
     ).strip()
-    proposed, confidence = _proposal(detection, shape)
+    proposed, confidence = propose_mapping(detection, shape)
     st.markdown(
         "**Which column holds what?** (checked automatically; change any you disagree with)"
     )
     grid = st.columns(3)
     mapping: dict[str, str] = {}
-    for i, target in enumerate(MAPPABLE[shape]):
+    for i, target in enumerate(mappable_fields(shape)):
         with grid[i % 3]:
             source = _show_column_choice(
                 [str(c) for c in detection.columns],
@@ -352,6 +361,137 @@ def _show_day_order(detection: Detection, key: str) -> tuple[bool, bool | None]:
         key=f"{key}_day_first",
     )
     return answer is not None, {"day": True, "month": False}.get(answer or "")
+
+
+# --- growing a dataset: append and side tables -------------------------------------------------
+NEW, APPEND = "new", "append"
+_SIDE_WORDS = {
+    USERS: "customer details (users table: e-mail, consent, country ...)",
+    EXPOSURES: "campaign sends (exposures table: customer, campaign, arm, time)",
+}
+_SIDE_FIELD_HELP = {
+    "user_id": "The customer id, as in the dataset. Ids the dataset does not know are kept.",
+    "consent_email": "E-mail consent: yes/no, true/false, 1/0, Y/N, 是/否 ... (else unknown).",
+    "campaign": "Which campaign; without one, the file name is the campaign.",
+    "arm": "Treatment or control (the group held out).",
+    "event_time": "When the campaign was sent.",
+}
+
+
+def show_upload_action(ws: Workspace, dataset: str | None, key: str) -> str:
+    """What to do with the uploaded file: a new dataset, more rows, or a side table."""
+    if dataset is None or not ws.has_dataset(dataset):
+        return NEW
+    options = [NEW, USERS, EXPOSURES]
+    if ws.dataset(dataset).shape != Shape.CUSTOMERS:
+        options.insert(1, APPEND)
+    words = {
+        NEW: "Make it a new dataset",
+        APPEND: f"Add its rows to '{dataset}'",
+        **{t: f"Attach it to '{dataset}' as {w}" for t, w in _SIDE_WORDS.items()},
+    }
+    picked = st.radio("What is this file?", options, format_func=words.get, key=key)
+    return str(picked)
+
+
+def show_append(ws: Workspace, pending: dict[str, Any], dataset: str, key: str) -> str | None:
+    """The 'Add to this dataset' step; returns the flash message once the rows are added."""
+    st.caption(
+        f"The rows are read with the column mapping of '{dataset}'. Rows already in it are "
+        "counted and skipped; segments, models and lists made before stay and are marked as "
+        "made on the older data."
+    )
+    if not st.button("Add to this dataset", type="primary", key=f"{key}_go"):
+        return None
+    with showing_errors(), progress_bar("Adding rows") as progress:
+        out = ingest_path(ws, pending["path"], name=dataset, append=True, progress=progress)
+        return (
+            f"Added {out['rows_added']:,} rows to '{dataset}' ({out['new_users']:,} new "
+            f"customers; {out['duplicates_skipped']:,} rows were already there and skipped)."
+        )
+    return None
+
+
+def show_side_mapping(pending: dict[str, Any], table: str, key: str) -> dict[str, str] | None:
+    """The proposed mapping of a users or exposures file, editable; None if it cannot be read."""
+    with showing_errors():
+        proposal = propose_side_mapping(Path(pending["path"]), table)
+        st.dataframe(proposal.preview, height=210)
+        st.markdown("**Which column holds what?** (checked automatically)")
+        grid = st.columns(len(proposal.fields) if len(proposal.fields) <= 4 else 3)
+        mapping: dict[str, str] = {}
+        for i, target in enumerate(proposal.fields):
+            options = [_NOT_IN_FILE, *proposal.columns]
+            found = proposal.mapping.get(target)
+            picked = grid[i % len(grid)].selectbox(
+                target,
+                options,
+                index=options.index(found) if found in options else 0,
+                key=f"{key}_{pending['file_id']}_{table}_{target}",
+                help=_SIDE_FIELD_HELP.get(target),
+            )
+            if picked != _NOT_IN_FILE:
+                mapping[target] = picked
+        return mapping
+    return None
+
+
+def show_attach(
+    ws: Workspace, pending: dict[str, Any], dataset: str, table: str, key: str
+) -> AttachResult | None:
+    """Mapping preview and the Attach button; the result once attached."""
+    mapping = show_side_mapping(pending, table, key)
+    if mapping is None:
+        return None
+    if not st.button("Attach", type="primary", key=f"{key}_go"):
+        return None
+    with showing_errors(), progress_bar("Attaching") as progress:
+        return attach_table(ws, dataset, table, pending["path"], mapping=mapping, progress=progress)
+    return None
+
+
+def show_attach_result(ws: Workspace, result: AttachResult) -> None:
+    """Rows read / accepted / rejected, customers matched, and the ids the dataset does not know."""
+    cols = st.columns(5)
+    cols[0].metric("Rows read", f"{result.rows_read:,}")
+    cols[1].metric("Rows accepted", f"{result.rows_accepted:,}")
+    cols[2].metric("Rows rejected", f"{result.rows_rejected:,}")
+    cols[3].metric("Matched customers", f"{result.matched_users:,}")
+    cols[4].metric("Unknown ids", f"{result.unmatched_ids:,}")
+    st.success(
+        f"Attached the {result.table} table to '{result.dataset}'.", icon=":material/check_circle:"
+    )
+    if result.unmatched_ids:
+        shown = ", ".join(result.unmatched_sample)
+        more = " …" if result.unmatched_ids > len(result.unmatched_sample) else ""
+        st.warning(
+            f"{result.unmatched_ids:,} ids are not customers of '{result.dataset}' (kept, in case "
+            f"they buy later): {shown}{more}",
+            icon=":material/warning:",
+        )
+    if result.consent_unread:
+        st.caption(f"{result.consent_unread:,} consent values were not yes or no: kept as unknown.")
+    if result.rows_rejected:
+        st.download_button(
+            "Download the rejected lines (CSV)",
+            data=rejects_csv(ws, result.dataset, side_rejects(result.table)),
+            file_name=f"{result.dataset}-{result.table}-rejected.csv",
+            mime="text/csv",
+            on_click="ignore",
+            icon=":material/download:",
+            key="side_rejects",
+        )
+
+
+def show_stale_notice(ws: Workspace, dataset: str) -> None:
+    """Say which results were computed before the data last grew."""
+    notice = stale_notice(ws, dataset)
+    if notice is not None:
+        st.info(
+            f"{notice.what} on {notice.changed_at[:10]}. Results made before (segments, models, "
+            "lists) are kept; run them again to include the new data.",
+            icon=":material/update:",
+        )
 
 
 # --- managing datasets ------------------------------------------------------------------------

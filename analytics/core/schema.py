@@ -67,7 +67,7 @@ SIGNUP_DATE = "signup_date"
 
 
 class EventType(StrEnum):
-    """The canonical event vocabulary (DESIGN.md)."""
+    """The canonical event vocabulary: every event word of a source file maps to one of these."""
 
     VIEW = "view"
     CART = "cart"
@@ -78,7 +78,7 @@ class EventType(StrEnum):
 
 
 class Shape(StrEnum):
-    """The three input shapes of DESIGN.md."""
+    """The three input shapes: one row per event, per order line, or per customer."""
 
     EVENTS = "events"
     TRANSACTIONS = "transactions"

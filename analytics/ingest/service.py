@@ -38,6 +38,7 @@ from analytics.core.schema import (
 from analytics.core.workspace import Workspace
 from analytics.ingest.append import AppendResult, combined_report, merge_items, new_rows
 from analytics.ingest.consent import consent_column, consent_expr
+from analytics.ingest.mapping import MAPPABLE, auto_map
 from analytics.ingest.pipeline import (
     Detection,
     IngestResult,
@@ -68,6 +69,8 @@ __all__ = [
     "detect",
     "events_per_day",
     "ingest_path",
+    "mappable_fields",
+    "propose_mapping",
     "propose_side_mapping",
     "rejects_csv",
     "stale_notice",
@@ -105,6 +108,19 @@ _REJECTS_SCHEMA = {"line": pl.Int64(), "reason": pl.String(), "raw": pl.String()
 def detect(path: str | Path) -> Detection:
     """The proposed shape and mapping of a file (a sample is read, not the whole file)."""
     return detect_file(Path(path))
+
+
+def mappable_fields(shape: str) -> tuple[str, ...]:
+    """The canonical fields a column of a file of ``shape`` can be mapped to."""
+    return MAPPABLE[Shape(shape)]
+
+
+def propose_mapping(detection: Detection, shape: str) -> tuple[dict[str, str], dict[str, float]]:
+    """The detected mapping and confidences, re-proposed for a shape the user picked."""
+    if shape == str(detection.shape) or detection.sniff is None:
+        return dict(detection.mapping), dict(detection.confidence)
+    proposed = auto_map(detection.sniff.sample, shape=shape)
+    return dict(proposed.mapping), dict(proposed.confidence)
 
 
 def dataset_name_for(path: str | Path) -> str:

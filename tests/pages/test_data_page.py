@@ -174,3 +174,67 @@ def test_a_customer_table_shows_its_customers(workspace: Workspace, tmp_path: Pa
     assert metric(at, "Rows read") == "3"
     assert at.dataframe[0].value.shape[0] == 3
     assert "**Preview of the canonical customers**" in [m.value for m in at.markdown]
+
+
+ORDERS_CSV = (
+    "order_id,customer,order_date,sku,qty,price\n1,c1,2024-01-02,A,1,10\n2,c2,2024-01-03,B,2,5\n"
+)
+MORE_CSV = (
+    "order_id,customer,order_date,sku,qty,price\n2,c2,2024-01-03,B,2,5\n3,c3,2024-01-05,A,1,10\n"
+)
+
+
+@pytest.fixture
+def shop(workspace: Workspace, tmp_path: Path) -> Workspace:
+    """A workspace with a two-order shop (customers c1, c2)."""
+    path = tmp_path / "orders.csv"
+    path.write_text(ORDERS_CSV)
+    ingest_path(workspace, path, name="shop")
+    return workspace
+
+
+def choose(at: AppTest, action: str) -> AppTest:
+    """Pick what the uploaded file is: ``new``, ``append``, ``users`` or ``exposures``."""
+    return next(r for r in at.radio if r.label == "What is this file?").set_value(action).run()
+
+
+def test_attach_a_users_table_shows_matches(shop: Workspace) -> None:
+    at = upload(run_page(shop, "shop", tab="Add data"), "crm.csv",
+                b"Customer ID,Email,Accepts Email Marketing\nc1,a@x.com,yes\nc2,b@x.com,no\n"
+                b"c9,c@x.com,yes\n")  # fmt: skip
+    at = choose(at, "users")
+    shown = {s.label: s.value for s in at.selectbox}
+    assert shown["user_id"] == "Customer ID"
+    assert shown["consent_email"] == "Accepts Email Marketing" and shown["email"] == "Email"
+    button(at, "Attach").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert metric(at, "Matched customers") == "2" and metric(at, "Unknown ids") == "1"
+    assert "c9" in at.warning[0].value
+    users = shop.read_frame("shop", "users").sort("user_id")
+    assert users["consent_email"].to_list() == [True, False, True]
+
+
+def test_attach_exposures_needs_a_time_and_says_so(shop: Workspace) -> None:
+    at = upload(run_page(shop, "shop", tab="Add data"), "sends.csv",
+                b"customer,campaign,group\nc1,spring,treatment\nc2,spring,control\n")  # fmt: skip
+    at = choose(at, "exposures")
+    shown = {s.label: s.value for s in at.selectbox}
+    assert shown["arm"] == "group" and shown["event_time"] == "(not in the file)"
+    button(at, "Attach").click().run()
+    assert not at.exception, at.exception
+    assert len(at.error) == 1 and "time the campaign was sent" in at.error[0].value
+    assert shop.read_frame("shop", "exposures") is None
+
+
+def test_add_to_this_dataset(shop: Workspace) -> None:
+    shop.write_frame("shop", "segments", pl.DataFrame({"user_id": ["c1"], "segment": [0]}))
+    at = upload(run_page(shop, "shop", tab="Add data"), "more.csv", MORE_CSV.encode())
+    at = choose(at, "append")
+    button(at, "Add to this dataset").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert "Added 1 rows to 'shop' (1 new customers; 1 rows were already there" in (
+        at.success[0].value
+    )
+    assert metric(at, "Users") == "3" and metric(at, "Rows read") == "4"
+    assert "Results made before" in at.info[0].value  # segments kept, marked stale
+    assert shop.read_frame("shop", "segments") is not None
