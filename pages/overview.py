@@ -3,12 +3,13 @@
 import streamlit as st
 
 from analytics.core.schema import Shape
-from analytics.features.rfm import RFM_RULES
+from analytics.overview.service import RFM_RULES
 from ui import cache, state
 from ui.charts_overview import (
     TREND_METRICS,
     cohort_caption,
     cohort_chart,
+    compact_number,
     funnel_chart,
     period_word,
     rfm_chart,
@@ -47,7 +48,11 @@ with showing_errors():
             f"Any activity in the last {ACTIVE_DAYS} days.",
         ),
         ("Orders", f"{k['orders']:,}", "Orders placed (order lines grouped by order)."),
-        ("Revenue", f"{k['revenue']:,.0f}" if money else "n/a", "Purchases minus refunds."),
+        (
+            "Revenue",
+            compact_number(k["revenue"]) if money else "n/a",
+            f"Purchases minus refunds: {k['revenue']:,.0f}." if money else None,
+        ),
         ("Average order value", f"{k['average_order_value']:,.2f}" if money else "n/a", None),
         ("Repeat rate", f"{k['repeat_rate']:.0%}", "Share of buyers with two or more orders."),
     ]
@@ -75,7 +80,7 @@ with showing_errors():
     with left:
         st.subheader("Do customers come back?")
         st.caption(cohort_caption(view.cohorts, view.every))
-        st.plotly_chart(cohort_chart(view.cohorts, view.every))
+        st.plotly_chart(cohort_chart(view.cohorts, view.every, start=view.charts_start))
     with right:
         st.subheader("From view to purchase")
         if view.funnel is None:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics.core.errors import AudienceLabError
-from analytics.features.rfm import RFM_RULES
 from models.campaigns.service import save_audience
-from models.segments.service import SegmentSpec, run_segmentation
+from models.segments.service import MIN_GROUP_SIZE, RFM_RULES, SegmentSpec, run_segmentation
 from ui import state
-from ui.cache import cached_segmentation, map_frame
+from ui.cache import cached_segmentation, classic_rfm, segment_map, segmentation_stamp
 from ui.charts_segments import (
     result_caption,
     rfm_groups_chart,
@@ -25,10 +24,9 @@ ws, dataset = state.require_dataset(
 )
 
 fingerprint = ws.dataset(dataset).fingerprint
-record = ws.get_record("run", dataset, "segment")
-stamp = str(record.created_at) if record else ""
+stamp = segmentation_stamp(ws, dataset)
 
-with st.expander("Segment settings", expanded=record is None):
+with st.expander("Segment settings", expanded=stamp is None):
     auto = st.toggle("Choose the number of segments automatically", value=True)
     k = None if auto else st.slider("Number of segments", 2, 12, 6)
     if st.button("Find segments", type="primary", key="run_segments"):
@@ -39,8 +37,8 @@ with st.expander("Segment settings", expanded=record is None):
         except AudienceLabError as err:
             st.error(str(err))
 
-result = cached_segmentation(ws, dataset, fingerprint, stamp) if record else None
-if result is None:
+result = cached_segmentation(ws, dataset, fingerprint, stamp) if stamp else None
+if stamp is None or result is None:
     st.info(
         "No segments yet for this dataset. Press **Find segments**: AudienceLab learns a profile "
         "of every customer from their behaviour, draws them on a map and groups them."
@@ -50,18 +48,22 @@ if result is None:
 st.caption(result_caption(result))
 learned, classic = st.tabs(["Learned segments", "Classic RFM"])
 with learned:
-    points = map_frame(ws, dataset, fingerprint, stamp)
-    numeric = [c for c in points.columns if c not in {"user_id", "segment_name", "x", "y"}]
-    options = ["segment", *(c for c in numeric if c.startswith("score: ")), *numeric[1:]]
-    options = list(dict.fromkeys(options))
-    colour = st.selectbox("Colour the map by", options, key="segment_colour")
-    event = st.plotly_chart(
-        segment_map_chart(points, colour),
-        key="segment_map",
-        on_select="rerun",
-        selection_mode=("lasso", "box"),
-    )
-    picked = selected_user_ids(event)
+    view = segment_map(ws, dataset, fingerprint, stamp)
+    choices = {c.column: c for c in view.colours} if view else {}
+    colour = st.selectbox(
+        "Colour the map by", list(choices), format_func=lambda c: choices[c].label,
+        key="segment_colour",
+    )  # fmt: skip
+    if view is not None and colour is not None:
+        event = st.plotly_chart(
+            segment_map_chart(view.points, choices[colour]),
+            key="segment_map",
+            on_select="rerun",
+            selection_mode=("lasso", "box"),
+        )
+        picked = selected_user_ids(event)
+    else:
+        picked = []
     if picked:
         st.success(f"{len(picked):,} customers selected on the map.")
         name_col, save_col = st.columns([3, 1])
@@ -77,19 +79,17 @@ with learned:
     columns = st.columns(2)
     for i, profile in enumerate(result.profiles):
         with columns[i % 2]:
-            show_segment_card(profile)
+            show_segment_card(profile, MIN_GROUP_SIZE)
 
 with classic:
-    rfm = ws.read_frame(dataset, "rfm")
+    rfm = classic_rfm(ws, dataset, fingerprint, stamp)
     if rfm is None:
         st.info("The classic RFM view needs event or order data.")
     else:
         left, right = st.columns([3, 2])
-        left.plotly_chart(rfm_groups_chart(rfm), key="rfm_groups")
+        left.plotly_chart(rfm_groups_chart(rfm.groups), key="rfm_groups")
         with right:
             for group, rule in RFM_RULES.items():
                 st.markdown(f"**{group}**: {rule}")
-        both = rfm.join(result.segments.select("user_id", "segment_name"), on="user_id")
         st.caption("How the learned segments spread over the classic RFM groups (customers):")
-        st.dataframe(both.pivot("rfm_group", index="segment_name", values="user_id",
-                                aggregate_function="len").fill_null(0))  # fmt: skip
+        st.dataframe(rfm.by_segment, hide_index=True)

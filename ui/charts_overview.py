@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import plotly.graph_objects as go
 import polars as pl
 
@@ -11,6 +13,7 @@ __all__ = [
     "TREND_METRICS",
     "cohort_caption",
     "cohort_chart",
+    "compact_number",
     "funnel_chart",
     "period_word",
     "rfm_chart",
@@ -25,6 +28,18 @@ TREND_METRICS = {
     "revenue": "Revenue (net of refunds)",
 }
 _PERIOD_WORD = {"1d": "day", "1w": "week", "1mo": "month", "1y": "year"}
+
+
+def compact_number(value: float) -> str:
+    """A KPI figure short enough for a sixth of a wide page: 24,691,204 -> 24.7M, 84,512 -> 84.5K.
+
+    Below 10,000 the figure is written in full.
+    """
+    size = abs(value)
+    for unit, scale in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if size >= scale * 0.99995 and size >= 1e4:  # 999,999 reads 1.0M, not 1,000.0K
+            return f"{value / scale:,.1f}{unit}"
+    return f"{value:,.0f}"
 
 
 def period_word(every: str) -> str:
@@ -96,18 +111,20 @@ def cohort_caption(cohorts: pl.DataFrame, every: str) -> str:
     )
 
 
-def cohort_chart(cohorts: pl.DataFrame, every: str) -> go.Figure:
+def cohort_chart(cohorts: pl.DataFrame, every: str, start: date | None = None) -> go.Figure:
     """Heat map: rows are cohorts (first purchase or first visit), columns periods since.
 
     Period 0 (100% by construction) is left out and the colour scale stops at the highest later
     retention, so the differences that matter are visible; the cohort size is in the row label.
+    A first period that begins before the data's ``start`` (a week from Monday when the data
+    starts on a Sunday) is labelled with ``start``, not a day without data.
     """
     word = period_word(every)
     later = cohorts.filter(pl.col("period") >= 1)
     sizes = cohorts.filter(pl.col("period") == 0).sort("cohort")
     fmt = "%d %b %Y" if every in ("1d", "1w") else "%b %Y"
     names = {
-        d: f"{d.strftime(fmt)} ({n:,})"
+        d: f"{max(d, start or d).strftime(fmt)} ({n:,})"
         for d, n in zip(sizes["cohort"], sizes["cohort_users"], strict=True)
     }
     if later.height == 0:  # a single period of data: nothing to come back in yet

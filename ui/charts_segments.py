@@ -1,4 +1,7 @@
-"""Plotly builders and Streamlit glue for the Segments page (map, cards, RFM view)."""
+"""Plotly builders and Streamlit glue for the Segments page (map, cards, RFM view).
+
+Names from data (segment names, categories, rules, customer ids) go through ``ui.safe_text``.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +12,18 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from analytics.features.user_features import describe_feature
-from models.segments.clustering import SegmentProfile
-from models.segments.service import SegmentationResult
+from analytics.core.schema import USER_ID
+from models.segments.service import (
+    ColourChoice,
+    SegmentationResult,
+    SegmentProfile,
+    describe_feature,
+)
 from ui.chart_style import PEER, RFM_COLORS, SEGMENT_PALETTE
+from ui.safe_text import chart_text, chart_texts, plain
 
 __all__ = [
+    "result_caption",
     "rfm_groups_chart",
     "segment_comparison_chart",
     "segment_map_chart",
@@ -29,34 +38,65 @@ def _colour(segment: int) -> str:
     return SEGMENT_PALETTE[segment % len(SEGMENT_PALETTE)]
 
 
-def segment_map_chart(df: pl.DataFrame, colour: str) -> go.Figure:
-    """The customer map as WebGL points: one trace per segment, or one coloured by a number."""
+def _hover(df: pl.DataFrame) -> tuple[np.ndarray, str]:
+    """customdata and its hover template.
+
+    customdata[0] is the raw id (read back by ``selected_user_ids``); the hover shows the
+    escaped id and segment name (1, 2), then the hover features.
+    """
     hover = [c for c in _HOVER_FEATURES if c in df.columns]
-    custom = df.select("user_id", "segment_name", *hover).to_numpy()
-    lines = ["<b>%{customdata[0]}</b>", "%{customdata[1]}"] + [
-        f"{describe_feature(c)}: %{{customdata[{i + 2}]:,.0f}}" for i, c in enumerate(hover)
+    shown = [
+        df[USER_ID].cast(pl.String).alias("_id"),
+        pl.Series("_shown_id", chart_texts(df[USER_ID])),
+        pl.Series("_name", chart_texts(df["segment_name"])),
     ]
-    template = "<br>".join(lines) + "<extra></extra>"
+    custom = pl.DataFrame(shown + [df[c] for c in hover]).to_numpy()
+    lines = ["<b>%{customdata[1]}</b>", "%{customdata[2]}"] + [
+        f"{describe_feature(c)}: %{{customdata[{i + 3}]:,.0f}}" for i, c in enumerate(hover)
+    ]
+    return custom, "<br>".join(lines) + "<extra></extra>"
+
+
+def _log_marker(values: np.ndarray) -> dict[str, Any]:
+    """Colours on log(1 + value), with the colour bar's ticks in the values' own units."""
+    top = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+    ticks = [0.0] + [10.0**e for e in range(int(np.log10(max(top, 1.0))) + 1)]
+    return {
+        "color": np.log1p(np.clip(values, 0, None)),
+        "colorbar": {
+            "tickvals": np.log1p(ticks).tolist(),
+            "ticktext": [f"{t:,.0f}" for t in ticks],
+        },
+    }
+
+
+def segment_map_chart(df: pl.DataFrame, colour: ColourChoice) -> go.Figure:
+    """The customer map as WebGL points: one trace per segment, or one coloured by a number."""
+    custom, template = _hover(df)
     fig = go.Figure()
-    if colour == "segment":
+    if colour.scale == "segment":
         for seg in sorted(df["segment"].unique().to_list()):
             rows = (df["segment"] == seg).to_numpy()
             sub = df.filter(pl.Series(rows))
             fig.add_trace(
                 go.Scattergl(
-                    x=sub["x"], y=sub["y"], mode="markers", name=sub["segment_name"][0],
+                    x=sub["x"], y=sub["y"], mode="markers", name=chart_text(sub["segment_name"][0]),
                     marker={"size": 3, "color": _colour(seg), "opacity": 0.7},
                     customdata=custom[rows], hovertemplate=template,
                 )
             )  # fmt: skip
     else:
+        values = df[colour.column].cast(pl.Float64).fill_null(np.nan).to_numpy()
+        marker: dict[str, Any] = {"color": values, "colorbar": {}}
+        if colour.scale == "log":
+            marker = _log_marker(values)
+        marker["colorbar"]["title"] = {"text": chart_text(colour.label[:24])}
         fig.add_trace(
             go.Scattergl(
-                x=df["x"], y=df["y"], mode="markers", name=colour, customdata=custom,
-                marker={"size": 3, "color": df[colour].fill_null(np.nan).to_numpy(),
-                        "colorscale": "Viridis", "showscale": True, "opacity": 0.8,
-                        "colorbar": {"title": {"text": colour[:18]}}},
-                hovertemplate=template,
+                x=df["x"], y=df["y"], mode="markers", name=chart_text(colour.label),
+                customdata=custom, hovertemplate=template,
+                marker={"size": 3, "colorscale": "Viridis", "showscale": True, "opacity": 0.8}
+                | marker,
             )
         )  # fmt: skip
     fig.update_layout(
@@ -68,7 +108,7 @@ def segment_map_chart(df: pl.DataFrame, colour: str) -> go.Figure:
 
 
 def selected_user_ids(event: Any) -> list[str]:
-    """User ids of the points picked with the lasso or the box (customdata[0])."""
+    """User ids of the points picked with the lasso or the box (customdata[0], the raw id)."""
     points = getattr(getattr(event, "selection", None), "points", None) or []
     return [str(p["customdata"][0]) for p in points if p.get("customdata")]
 
@@ -78,7 +118,7 @@ def segment_comparison_chart(profile: SegmentProfile) -> go.Figure:
     traits = list(profile.traits)[:5][::-1]
     fig = go.Figure(
         go.Bar(
-            x=[t.lift for t in traits], y=[t.label for t in traits], orientation="h",
+            x=[t.lift for t in traits], y=chart_texts(t.label for t in traits), orientation="h",
             marker_color=["#54A24B" if t.lift >= 1 else "#E45756" for t in traits],
             hovertemplate="%{y}: %{x:.2f}x everyone<extra></extra>",
         )
@@ -88,21 +128,29 @@ def segment_comparison_chart(profile: SegmentProfile) -> go.Figure:
     return fig
 
 
-def show_segment_card(profile: SegmentProfile) -> None:
-    """One segment: size, value, rule, traits and a small comparison chart."""
+def show_segment_card(profile: SegmentProfile, min_size: int) -> None:
+    """One segment: size, value, rule, traits and a small comparison chart (small: size only)."""
     with st.container(border=True):
-        st.markdown(f"**{profile.segment}. {profile.name}**")
+        st.markdown(f"**{profile.segment}. {plain(profile.name)}**")
         st.caption(f"{profile.share_users:.0%} of all customers")
+        if profile.suppressed:
+            st.metric("Customers", f"{profile.size:,}")
+            st.caption(
+                f"Fewer than {min_size} customers: their spend and profile are not shown, "
+                "so that no one can be recognised in them."
+            )
+            return
         a, b, c = st.columns(3)
         a.metric("Customers", f"{profile.size:,}", help=f"{profile.share_users:.1%} of all")
         b.metric("Share of revenue", f"{profile.share_revenue:.0%}")
         c.metric("Revenue per customer", f"{profile.revenue_per_user:,.0f}")
         for rule in profile.rules:
             st.caption(
-                f"Rule: {rule.text} — precision {rule.precision:.0%}, coverage {rule.coverage:.0%}"
+                f"Rule: {plain(rule.text)} — precision {rule.precision:.0%}, "
+                f"coverage {rule.coverage:.0%}"
             )
         if profile.top_categories:
-            cats = ", ".join(f"{c} ({s:.0%})" for c, s in profile.top_categories)
+            cats = ", ".join(f"{plain(c)} ({s:.0%})" for c, s in profile.top_categories)
             st.caption(f"Top categories: {cats}")
         trend = profile.activity_trend
         word = "growing" if trend > 1.1 else "cooling" if trend < 0.9 else "steady"
@@ -111,14 +159,13 @@ def show_segment_card(profile: SegmentProfile) -> None:
             st.plotly_chart(segment_comparison_chart(profile), key=f"cmp_{profile.segment}")
 
 
-def rfm_groups_chart(rfm: pl.DataFrame) -> go.Figure:
-    """Customers per classic RFM group."""
-    counts = rfm.group_by("rfm_group").agg(pl.len().alias("n")).sort("n", descending=True)
+def rfm_groups_chart(groups: pl.DataFrame) -> go.Figure:
+    """Customers per classic RFM group (``rfm_group, customers``)."""
     fig = go.Figure(
         go.Bar(
-            x=counts["rfm_group"],
-            y=counts["n"],
-            marker_color=[RFM_COLORS.get(g, PEER) for g in counts["rfm_group"]],
+            x=groups["rfm_group"].cast(pl.String),
+            y=groups["customers"],
+            marker_color=[RFM_COLORS.get(g, PEER) for g in groups["rfm_group"].cast(pl.String)],
         )
     )
     fig.update_layout(height=300, margin={"l": 0, "r": 0, "t": 10, "b": 0}, yaxis_title="customers")

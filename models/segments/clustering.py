@@ -34,6 +34,7 @@ from analytics.core.schema import USER_ID
 from analytics.features.user_features import describe_feature
 
 __all__ = [
+    "MIN_GROUP_SIZE",
     "ClusterSpec",
     "Clustering",
     "SegmentProfile",
@@ -44,11 +45,13 @@ __all__ = [
     "name_segments",
     "profile_segments",
     "segment_table",
+    "suppress_small",
 ]
 
 SEGMENT = "segment"
 SEGMENT_NAME = "segment_name"
 _REVENUE = "revenue_total"
+MIN_GROUP_SIZE = 10  # smaller groups are shown without profile or revenue (``suppress_small``)
 
 
 # --- clustering ---------------------------------------------------------------------------------
@@ -193,6 +196,7 @@ class SegmentProfile:
     activity_trend: float  # mean of the features' activity_trend (> 1 growing, < 1 declining)
     means: dict[str, float] = field(default_factory=dict)  # every feature's mean in the segment
     rules: tuple[SegmentRule, ...] = ()
+    suppressed: bool = False  # too small to show: no profile, no revenue (``suppress_small``)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (the ``segment_profiles`` artifact)."""
@@ -213,6 +217,32 @@ class SegmentProfile:
         )
         data["top_categories"] = tuple(tuple(c) for c in data.get("top_categories", ()))
         return SegmentProfile(**data)
+
+
+def suppress_small(
+    profiles: Sequence[SegmentProfile], min_size: int = MIN_GROUP_SIZE
+) -> list[SegmentProfile]:
+    """The profiles with every group under ``min_size`` customers emptied of its details.
+
+    A group of a handful of customers is a list of people: its revenue, traits, rules and
+    categories would describe them one by one, so only its number, name and size remain.
+    """
+    return [
+        p
+        if p.size >= min_size
+        else replace(
+            p,
+            share_revenue=0.0,
+            revenue_per_user=0.0,
+            traits=(),
+            top_categories=(),
+            activity_trend=1.0,
+            means={},
+            rules=(),
+            suppressed=True,
+        )
+        for p in profiles
+    ]
 
 
 def _numeric_columns(features: pl.DataFrame) -> list[str]:

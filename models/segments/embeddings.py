@@ -1,38 +1,14 @@
 """Deep user embeddings: a dense vector per user from their event sequence and their features.
 
-Design (why this shape). Segments should group customers who *behave* alike and who will be worth
-alike, so the self-supervised task is to look at a user's past and predict their near future, all
-inside the known history (no label ever comes from after the cutoff):
-
-- a pseudo-cutoff ``cutoff - horizon`` splits the history; the encoder sees the features and the
-  last N events up to the pseudo-cutoff and must predict what the user does in the horizon after
-  it (log revenue, orders, purchase events, active days and events);
-- at the same time it rebuilds all of its (standardised) features from a copy with a quarter of
-  them masked out (denoising), so the vector also keeps tastes, price level and tenure that the
-  next weeks alone would not reveal;
-- it also predicts the user's category mix over *all* categories (the history and the next
-  window), from the first three quarters of the embedding only, while the next-window numbers come
-  from the last quarter: taste and value each own part of the vector, so clustering sees both;
-- the encoder has two branches: an MLP over the aggregated features, and a light "deep sets"
-  sequence branch (each event = event type + category embeddings + a projection of the log time
-  gap, log age and log value; pooled by a masked mean and a learned attention) that sees the order
-  and rhythm of recent events. Both meet in a bottleneck of ``dims`` numbers: the embedding.
-
-A transformer or GRU over the sequence would cost several times more per epoch on a laptop CPU,
-where the whole demo store must train within a minute; a contrastive objective needs careful view
-design and by itself says nothing about value. The predictive + denoising objective is cheap,
-seeded, and learns directions that matter for the future as well as who the customer is.
-Clustering weighs the two parts (``models.segments.service.SegmentSpec.value_weight``).
-
-Beside the embedding, ``forecast_value`` learns one explicit "expected value" axis the same way
-(features at a pseudo-cutoff, labels in the window up to the real cutoff), a quarter ahead, with a
-ridge regression over the features and the customer's purchase rhythm in coarse bins; clustering
-adds it as one more dimension (``SegmentSpec.forecast_weight``), so segments also separate what
-customers will be worth next period, not only what they did.
-
-``nn.Module``s here hold only the forward pass; ``train_user_embeddings`` is a plain function that
-takes the device, the seed and a config and returns an ``EmbeddingResult``. After training, the
-embedding of every user is computed as of the real cutoff (features and events up to it).
+Segments should group customers who behave alike and will be worth alike, so the network learns a
+self-supervised task inside the known history: from the features and the last N events up to a
+pseudo-cutoff ``cutoff - horizon`` it predicts what the user does in the horizon after it, while
+rebuilding its masked features (denoising) and predicting the category mix from the first three
+quarters of the vector (taste) and the next-window numbers from the last quarter (value).
+Clustering weighs the two parts (``SegmentSpec.value_weight``). The trade-offs behind this shape
+are in ``docs/decisions.md`` (segments). ``nn.Module``s hold only the forward pass;
+``train_user_embeddings`` takes the device, the seed and a config and returns an
+``EmbeddingResult`` with every user embedded as of the real cutoff.
 """
 
 from __future__ import annotations
@@ -62,6 +38,7 @@ from analytics.core.schema import (
     USER_ID,
     EventType,
 )
+from analytics.features.activity import first_event_time, span_share
 from analytics.features.sequences import (
     N_EVENT_TYPE_IDS,
     OTHER_ID,
@@ -79,6 +56,7 @@ from analytics.features.user_features import (
 )
 
 __all__ = [
+    "MIN_TRAIN_USERS",
     "EmbeddingConfig",
     "EmbeddingData",
     "EmbeddingInputs",
@@ -86,15 +64,12 @@ __all__ = [
     "FeatureScaler",
     "UserEmbeddingModel",
     "UserEncoder",
-    "ValueForecast",
-    "activity_profile",
-    "forecast_value",
     "load_state_dict",
     "prepare_embedding_data",
     "train_user_embeddings",
 ]
 
-_MIN_TRAIN_USERS = 20  # below this the future-prediction task is noise; fall back to denoising
+MIN_TRAIN_USERS = 20  # below this the future-prediction task is noise; fall back to denoising
 
 
 # --- configuration and data ---------------------------------------------------------------------
@@ -178,20 +153,9 @@ class EmbeddingData:
 
 
 # --- preparing the data -------------------------------------------------------------------------
-def _first_event(events: pl.LazyFrame | pl.DataFrame) -> datetime | None:
-    first = events.lazy().select(pl.col(EVENT_TIME).min()).collect().item()
-    return to_utc(first) if first is not None else None
-
-
-def _span_share(first: datetime | None, cutoff: datetime, parts: int) -> int:
-    """``1 / parts`` of the history's span (first event to cutoff), between 1 and 91 days."""
-    span = max((cutoff - first).days, 1) if first is not None else 1
-    return int(min(max(span // parts, 1), 91))
-
-
 def _horizon_days(events: pl.LazyFrame | pl.DataFrame, cutoff: datetime) -> int:
     """A quarter of the history's span, between 1 and 91 days."""
-    return _span_share(_first_event(events), cutoff, 4)
+    return span_share(first_event_time(events), cutoff, 4)
 
 
 def _next_window_targets(
@@ -288,7 +252,7 @@ def prepare_embedding_data(
     except NotEnoughData:
         past = features.clear()
     past = past.select(features.columns) if len(past) else past
-    if len(past) < _MIN_TRAIN_USERS:
+    if len(past) < MIN_TRAIN_USERS:
         scaler = FeatureScaler.fit(features)
         now = _inputs(features, scaler, events, cutoff_at, vocab)
         empty = torch.zeros((len(now), 0))
@@ -600,136 +564,3 @@ def embed_users(
 def config_dict(config: EmbeddingConfig) -> dict[str, Any]:
     """The config as plain JSON-able values (for run records)."""
     return asdict(config)
-
-
-# --- the expected-value axis --------------------------------------------------------------------
-@dataclass(frozen=True)
-class ValueForecast:
-    """Each user's expected log(1 + net revenue) over the next ``horizon_days``, learned in history.
-
-    ``values`` has one number per row of the feature table it was made for. ``r2_in_history`` is
-    the out-of-fold R² of the model on its own (pseudo-cutoff) training window: how well such a
-    forecast did inside the known history.
-    """
-
-    values: np.ndarray
-    horizon_days: int
-    train_users: int
-    r2_in_history: float
-
-
-def activity_profile(
-    events: pl.LazyFrame | pl.DataFrame,
-    cutoff: datetime,
-    user_ids: pl.Series,
-    *,
-    bin_days: int,
-    n_bins: int,
-) -> np.ndarray:
-    """log(1 + purchase revenue) and log(1 + purchase days) per ``bin_days``-day bin, newest first.
-
-    (n_users, 2 * n_bins), rows in ``user_ids`` order; bin 0 holds the cutoff's day and the
-    ``bin_days - 1`` days before it (whole UTC days, as the features count them).
-    """
-    day = pl.col(EVENT_TIME).dt.date()
-    binned = (
-        events.lazy()
-        .filter(
-            (pl.col(EVENT_TIME) <= cutoff)
-            & (pl.col(EVENT_TYPE).cast(pl.String) == EventType.PURCHASE.value)
-        )
-        .with_columns(((pl.lit(cutoff.date()) - day).dt.total_days() // bin_days).alias("bin"))
-        .filter(pl.col("bin") < n_bins)
-        .group_by(USER_ID, "bin")
-        .agg(pl.col(REVENUE).sum().alias("revenue"), day.n_unique().alias("days"))
-        .collect()
-    )
-    index = user_ids.to_frame(USER_ID).with_row_index("row")
-    binned = binned.join(index, on=USER_ID, how="inner")
-    out = np.zeros((len(user_ids), 2 * n_bins))
-    rows, bins = binned["row"].to_numpy(), binned["bin"].to_numpy().astype(np.int64)
-    out[rows, 2 * bins] = np.log1p(binned["revenue"].clip(lower_bound=0).to_numpy())
-    out[rows, 2 * bins + 1] = np.log1p(binned["days"].to_numpy())
-    return out
-
-
-def _net_revenue(
-    events: pl.LazyFrame | pl.DataFrame, start: datetime, end: datetime, user_ids: pl.Series
-) -> np.ndarray:
-    """log(1 + purchases minus refunds in ``(start, end]``, floored at 0) per user."""
-    kinds = [EventType.PURCHASE.value, EventType.REFUND.value]
-    spend = (
-        events.lazy()
-        .filter(
-            (pl.col(EVENT_TIME) > start)
-            & (pl.col(EVENT_TIME) <= end)
-            & pl.col(EVENT_TYPE).cast(pl.String).is_in(kinds)
-        )
-        .group_by(USER_ID)
-        .agg(pl.col(REVENUE).sum().alias("spend"))
-        .collect()
-    )
-    joined = user_ids.to_frame(USER_ID).join(spend, on=USER_ID, how="left").fill_null(0.0)
-    return np.log1p(joined["spend"].clip(lower_bound=0.0).to_numpy().astype(np.float64))
-
-
-def forecast_value(
-    events: pl.LazyFrame | pl.DataFrame,
-    features: pl.DataFrame,
-    *,
-    cutoff: datetime | date | None = None,
-    feature_spec: FeatureSpec | None = None,
-    horizon_days: int | None = None,
-) -> ValueForecast | None:
-    """A forward-looking value axis for the segments, learned entirely inside the history.
-
-    At a pseudo-cutoff ``cutoff - horizon`` a ridge regression learns log(1 + net revenue) over the
-    horizon that follows (labels end at the real cutoff) from the user features and their purchase
-    activity in bins of a third of the horizon (the rhythm of a customer's year, which the features'
-    few windows flatten); the same model then scores every user of ``features`` as of the real
-    cutoff. The features' own next-window head in the embedding network sees only the last events
-    and looks ``span / 4`` ahead; this axis looks a full quarter ahead where the history allows,
-    and a straight line generalises across the season change better than a network fitted to the
-    pseudo window. ``None`` when there is too little history (or a customer table without events).
-    """
-    cutoff_at = to_utc(cutoff) if cutoff is not None else default_cutoff(events)
-    first = _first_event(events)
-    # a quarter ahead (91 days), or a third of the history's span when that is shorter
-    horizon = horizon_days or _span_share(first, cutoff_at, 3)
-    pseudo = cutoff_at - timedelta(days=horizon)
-    if first is None or first >= pseudo:
-        return None
-    try:
-        past = build_user_features(events, pseudo, feature_spec or FeatureSpec())
-    except NotEnoughData:
-        return None
-    if len(past) < _MIN_TRAIN_USERS:
-        return None
-    past = past.select(features.columns)
-    bin_days = max(1, horizon // 3)
-    n_bins = int(min(12, -(-(cutoff_at - first).days // bin_days)))
-    scaler = FeatureScaler.fit(past)
-
-    def inputs(table: pl.DataFrame, at: datetime) -> np.ndarray:
-        profile = activity_profile(events, at, table[USER_ID], bin_days=bin_days, n_bins=n_bins)
-        return np.hstack([scaler.transform(table).numpy().astype(np.float64), profile])
-
-    x_past, x_now = inputs(past, pseudo), inputs(features, cutoff_at)
-    y_past = _net_revenue(events, pseudo, cutoff_at, past[USER_ID])
-    from sklearn.linear_model import RidgeCV  # lazy: sklearn is only needed here
-    from threadpoolctl import threadpool_limits
-
-    mean, std = x_past.mean(axis=0), x_past.std(axis=0)
-    std = np.where(std > 1e-9, std, 1.0)
-    with threadpool_limits(1):  # a few thousand rows x ~50 columns: BLAS threads only spin
-        model = RidgeCV(alphas=np.logspace(-2, 3, 12)).fit((x_past - mean) / std, y_past)
-        values = model.predict((x_now - mean) / std)
-    variance = float(y_past.var())
-    # best_score_ is minus the leave-one-out mean squared error of the chosen alpha
-    r2 = 1.0 + float(model.best_score_) / variance if variance > 0 else 0.0
-    return ValueForecast(
-        values=values,
-        horizon_days=horizon,
-        train_users=len(past),
-        r2_in_history=r2,
-    )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -32,9 +34,18 @@ def test_kpis_match_the_data(demo_workspace: Workspace):
     net = events.filter(pl.col("event_type") == "purchase")["revenue"].sum() - (
         events.filter(pl.col("event_type") == "refund")["revenue"].abs().sum()
     )
-    assert metric(at, "Revenue") == f"{net:,.0f}"
+    # compact enough for a sixth of the page; the exact figure is in the help
+    assert metric(at, "Revenue") == f"{net / 1e6:,.1f}M"
+    revenue = next(m for m in at.metric if m.label == "Revenue")
+    assert f"{net:,.0f}" in revenue.help
     # the trend, the cohort heat map, the funnel and the RFM bars are all drawn
-    assert len(at.get("plotly_chart")) == 4
+    charts = at.get("plotly_chart")
+    assert len(charts) == 4
+    # no cohort row is dated before the data's first day (weeks start on Monday)
+    first = events["event_time"].min().date()
+    heat = json.loads(charts[1].proto.spec)["data"][0]
+    days = [datetime.strptime(y.split(" (")[0], "%d %b %Y").date() for y in heat["y"]]
+    assert min(days) == first
     assert [s.value for s in at.subheader][-1] == "Classic segments (RFM)"
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import polars as pl
 import pytest
@@ -13,11 +15,14 @@ from analytics.core.errors import NotEnoughData, SpecError
 from models.segments.clustering import (
     ClusterSpec,
     SegmentProfile,
+    SegmentRule,
+    Trait,
     cluster_users,
     describe_segments,
     name_segments,
     profile_segments,
     segment_table,
+    suppress_small,
 )
 
 
@@ -143,3 +148,18 @@ def test_profile_round_trip_through_json(features: pl.DataFrame) -> None:
 def test_profile_rows_must_match() -> None:
     with pytest.raises(SpecError, match="one row per user"):
         profile_segments(pl.DataFrame({"user_id": ["a"], "orders": [1]}), np.array([0, 1]))
+
+
+def test_suppress_small_empties_groups_under_the_minimum() -> None:
+    trait = Trait("orders", "orders placed", 3.0, 1.0, 3.0, 2.0)
+    rule = SegmentRule("orders placed > 2", 0.9, 0.8)
+    big = SegmentProfile(0, "Big", 10, 0.9, 0.7, 50.0, (trait,), (("Toys", 0.5),), 1.2,
+                         {"orders": 3.0}, (rule,))  # fmt: skip
+    small = replace(big, segment=1, name="Tiny", size=9, share_users=0.1)
+    out = suppress_small([big, small], min_size=10)
+    assert out[0] == big  # 10 customers: shown in full
+    assert out[1].suppressed and out[1].size == 9 and out[1].name == "Tiny"
+    assert out[1].share_revenue == 0.0 and out[1].revenue_per_user == 0.0
+    assert not (out[1].traits or out[1].rules or out[1].top_categories or out[1].means)
+    assert suppress_small([small], min_size=1) == [small]
+    assert SegmentProfile.from_dict(out[1].to_dict()) == out[1]  # survives the JSON round trip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -11,7 +11,6 @@ import torch
 
 from analytics.core.device import select_device
 from analytics.core.errors import NotEnoughData
-from analytics.core.schema import EVENTS_SCHEMA
 from analytics.features.sequences import (
     EVENT_TYPE_IDS,
     SequenceSpec,
@@ -22,42 +21,23 @@ from analytics.features.user_features import (
     build_user_features,
     default_cutoff,
     resolve_feature_spec,
-    to_utc,
 )
 from models.segments.embeddings import (
     EmbeddingConfig,
     UserEmbeddingModel,
-    activity_profile,
-    forecast_value,
     load_state_dict,
     prepare_embedding_data,
     train_user_embeddings,
 )
+from tests.analytics.features.hand_events import hand_events_frame
 from tests.models.synthetic_events import planted_events
 
 TINY = EmbeddingConfig(dims=4, hidden=8, token_dim=4, epochs=2, batch_size=64)
 
 
-def _t(day: int, hour: int = 0) -> datetime:
-    return datetime(2024, 1, day, hour, tzinfo=UTC)
-
-
 @pytest.fixture
 def hand_events() -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "user_id": ["a", "a", "a", "b", "b", "c", "a"],
-            "event_time": [_t(1), _t(1, 2), _t(3), _t(2), _t(5), _t(2), _t(9)],
-            "event_type": ["view", "cart", "purchase", "view", "view", "fav", "purchase"],
-            "item_id": ["i1", "i1", "i1", "i2", "i3", None, "i9"],
-            "category": ["x", "x", "x", "y", "y", None, "z"],
-            "quantity": [1.0] * 7,
-            "price": [10.0, 10.0, 10.0, 5.0, 5.0, None, 99.0],
-            "revenue": [None, None, 20.0, None, None, None, 99.0],
-            "order_id": [None, None, "o1", None, None, None, "o2"],
-        },
-        schema=EVENTS_SCHEMA,
-    )
+    return hand_events_frame()
 
 
 def test_sequences_keep_last_events_before_cutoff(hand_events: pl.DataFrame) -> None:
@@ -133,42 +113,3 @@ def test_training_is_reproducible_with_a_seed(tiny_data) -> None:
     np.testing.assert_array_equal(a.embeddings, b.embeddings)
     assert a.loss_curve == b.loss_curve
     assert not np.allclose(a.embeddings, c.embeddings)
-
-
-def test_activity_profile_bins_purchases_by_whole_days_before_the_cutoff(hand_events) -> None:
-    cutoff = to_utc(date(2024, 1, 5))  # end of Jan 5; a's Jan 9 purchase is in the future
-    users = pl.Series("user_id", ["b", "a", "zz"])
-    profile = activity_profile(hand_events, cutoff, users, bin_days=2, n_bins=3)
-    assert profile.shape == (3, 6)
-    # a bought 20 on Jan 3: 2 days before the cutoff's day, so bin 1 (days 2-3 back)
-    expected_a = [0.0, 0.0, np.log1p(20.0), np.log1p(1.0), 0.0, 0.0]
-    np.testing.assert_allclose(profile[1], expected_a)
-    assert not profile[0].any() and not profile[2].any()  # b only viewed; zz has no events
-
-
-def test_value_forecast_is_learned_in_history_and_ranks_buyers(tiny_data) -> None:
-    events, _ = planted_events(users=60, seed=1)
-    cutoff = default_cutoff(events)
-    spec = resolve_feature_spec(events, cutoff)
-    features = build_user_features(events, cutoff, spec)
-    result = forecast_value(events, features, cutoff=cutoff, feature_spec=spec)
-    assert result is not None
-    assert result.values.shape == (features.height,)
-    span = (cutoff - events["event_time"].min()).days  # 119 whole days: under three quarters
-    assert result.horizon_days == span // 3 == 39
-    # the lapsed type stopped buying on day 45: it must be forecast below the active types
-    lapsed = features["user_id"].str.slice(1).cast(pl.Int64).to_numpy() % 3 == 2
-    assert result.values[lapsed].mean() < result.values[~lapsed].mean() - 0.5
-    # events after the cutoff change nothing (the labels end at the cutoff)
-    later = events.with_columns(pl.col("event_time").dt.offset_by("400d")).filter(
-        pl.col("user_id") == "u0000"
-    )
-    again = forecast_value(pl.concat([events, later]), features, cutoff=cutoff, feature_spec=spec)
-    assert again is not None
-    np.testing.assert_allclose(again.values, result.values)
-
-
-def test_value_forecast_needs_history_before_a_pseudo_cutoff(hand_events) -> None:
-    cutoff = to_utc(date(2024, 1, 5))
-    features = build_user_features(hand_events, cutoff)
-    assert forecast_value(hand_events, features, cutoff=cutoff) is None  # 3 users: too few

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from datetime import date
 
+import polars as pl
 import pytest
 
 from analytics.core.errors import DatasetNotFound, NotEnoughData
 from analytics.core.workspace import Workspace
 from analytics.demo.generator import DemoStore
+from analytics.features.rfm import RFM_GROUPS
 from models.segments.embeddings import load_state_dict
 from models.segments.service import (
+    ColourChoice,
     SegmentSpec,
     ari_vs_truth,
+    classic_rfm,
     load_segmentation,
     run_segmentation,
+    segment_map,
+    segmentation_stamp,
 )
 
 TINY = SegmentSpec(epochs=2, dims=8, max_events=16, k_range=(4, 7))
@@ -161,3 +167,68 @@ def test_run_records_the_value_forecast(segmented) -> None:
     assert record is not None
     forecast = record.payload["value_forecast"]
     assert forecast is not None and forecast["horizon_days"] >= 1 and forecast["train_users"] > 0
+
+
+def test_segment_map_joins_features_and_scores_with_plain_colour_names(segmented) -> None:
+    ws, result = segmented
+    view = segment_map(ws, "demo")
+    assert view is not None and view.customers == result.n_users
+    assert view.points.height == result.n_users  # under the cap: every customer drawn
+    choices = {c.column: c for c in view.colours}
+    assert view.colours[0] == ColourChoice("segment", "Segment", "segment")
+    assert choices["orders"].label == "Orders placed" and choices["orders"].scale == "log"
+    assert choices["revenue_total"].scale == "log"  # money on a log scale
+    assert choices["refund_rate"].scale == "linear"  # a share stays linear
+    assert not any(c.startswith("score: ") for c in choices)  # no predictor trained yet
+
+
+def test_training_a_predictor_changes_the_stamp_and_adds_its_colour(segmented) -> None:
+    ws, result = segmented
+    before = segmentation_stamp(ws, "demo")
+    assert before is not None
+    ids = result.segments["user_id"]
+    scores = pl.DataFrame({"user_id": ids, "score_100": pl.Series(range(ids.len())) % 101})
+    ws.write_frame("demo", "scores_purchase", scores, {"model": "purchase-1"})
+    after = segmentation_stamp(ws, "demo")
+    assert after != before  # the map's cache refreshes without a restart
+    view = segment_map(ws, "demo")
+    assert view is not None
+    score = next(c for c in view.colours if c.column == "score: purchase")
+    assert score.label == "Predicted purchase (score 0-100)" and score.scale == "linear"
+    assert view.colours[1] == score  # scores come right after the segment
+    assert view.points["score: purchase"].max() == 100.0
+    ws.write_frame("demo", "scores_purchase", scores, {"model": "purchase-2"})
+    assert segmentation_stamp(ws, "demo") not in (before, after)  # retrained: new stamp
+
+
+def test_no_segmentation_no_stamp_no_map(workspace: Workspace, small_demo: DemoStore) -> None:
+    store_demo(workspace, small_demo)
+    assert segmentation_stamp(workspace, "demo") is None
+    assert segment_map(workspace, "demo") is None
+    assert classic_rfm(workspace, "demo") is None
+
+
+def test_classic_rfm_crosses_learned_segments_with_rfm_groups(segmented) -> None:
+    ws, result = segmented
+    rfm = classic_rfm(ws, "demo")
+    assert rfm is not None
+    assert rfm.groups["customers"].sum() == result.n_users
+    assert rfm.groups["customers"].is_sorted(descending=True)
+    table = rfm.by_segment
+    assert table.columns[0] == "Segment"  # a plain header, not segment_name
+    assert table["Segment"].to_list() == [p.name for p in result.profiles]
+    groups = [c for c in table.columns if c != "Segment"]
+    assert groups == [g for g in RFM_GROUPS if g in groups]  # the classic order
+    assert sum(table[g].sum() for g in groups) == result.n_users
+
+
+def test_small_segments_lose_their_profile_and_revenue(segmented) -> None:
+    ws, result = segmented
+    smallest = min(p.size for p in result.profiles)
+    loaded = load_segmentation(ws, "demo", min_group_size=smallest + 1)
+    assert loaded is not None
+    hidden = [p for p in loaded.profiles if p.suppressed]
+    assert hidden and all(p.size == smallest for p in hidden)
+    assert all(p.share_revenue == 0 and not p.traits and not p.rules for p in hidden)
+    shown = load_segmentation(ws, "demo", min_group_size=1)
+    assert shown is not None and not any(p.suppressed for p in shown.profiles)
