@@ -32,6 +32,7 @@ import polars as pl
 # run as a script, sys.path[0] is bench/, where this very file would shadow umap-learn
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
+from analytics.core.artifacts import FUTURE, RFM  # noqa: E402
 from analytics.core.schema import EVENT_TIME, EVENT_TYPE, REVENUE, USER_ID  # noqa: E402
 from analytics.core.workspace import Workspace  # noqa: E402
 from analytics.features.user_features import to_utc  # noqa: E402
@@ -83,7 +84,7 @@ def future_log_revenue(users: pl.Series, future: pl.DataFrame) -> np.ndarray:
 def compare(ws: Workspace, dataset: str, future: pl.DataFrame, spec: SegmentSpec) -> dict:
     result = run_segmentation(ws, dataset, spec, progress=_progress)
     seg = result.segments
-    rfm = ws.read_frame(dataset, "rfm")
+    rfm = ws.read_frame(dataset, RFM)
     assert rfm is not None
     rfm = seg.select(USER_ID).join(rfm, on=USER_ID, how="left")  # same users, same order
     y = future_log_revenue(seg[USER_ID], future)
@@ -120,7 +121,7 @@ def demo_bench(ws: Workspace, users: int, spec: SegmentSpec) -> dict:
 
     if not ws.has_dataset("demo"):
         load_demo(ws, users=users, seed=7, progress=_progress)
-    future = ws.read_frame("demo", "future")
+    future = ws.read_frame("demo", FUTURE)
     assert future is not None, "the demo store keeps its simulated future as artifact 'future'"
     return compare(ws, "demo", future, spec)
 

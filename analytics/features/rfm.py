@@ -32,7 +32,7 @@ import polars as pl
 
 from analytics.core.errors import NotEnoughData
 from analytics.core.schema import USER_ID, EventType
-from analytics.features.user_features import prepared_history, to_utc
+from analytics.features.user_features import default_cutoff, prepared_history, to_utc
 
 __all__ = ["RFM_GROUPS", "RFM_RULES", "rfm_scores", "rfm_summary", "rfm_table"]
 
@@ -65,9 +65,15 @@ RFM_COLUMNS = (
 )
 
 
-def rfm_table(events: pl.LazyFrame | pl.DataFrame, cutoff: datetime | date) -> pl.DataFrame:
-    """RFM values, scores and group for every user with an event at or before ``cutoff``."""
-    cutoff = to_utc(cutoff)
+def rfm_table(
+    events: pl.LazyFrame | pl.DataFrame, cutoff: datetime | date | None = None
+) -> pl.DataFrame:
+    """RFM values, scores and group for every user with an event at or before ``cutoff``.
+
+    The one place RFM is computed (the segments, the Overview and the audience builder call it);
+    ``cutoff=None`` is the end of the last day with events.
+    """
+    cutoff = to_utc(cutoff) if cutoff is not None else default_cutoff(events)
     is_buy = pl.col("_type") == EventType.PURCHASE.value
     is_refund = pl.col("_type") == EventType.REFUND.value
     ago = (pl.lit(cutoff.date()) - pl.col("_day")).dt.total_days()

@@ -129,3 +129,12 @@ def test_future_events_do_not_count_and_empty_history_errors():
     assert rfm_table(events(later), CUTOFF).equals(rfm_table(events(rows), CUTOFF))
     with pytest.raises(NotEnoughData):
         rfm_table(events(rows), date(2020, 1, 1))
+
+
+def test_without_a_cutoff_rfm_is_as_of_the_last_event_day():
+    rows = [buy("a", 3, 20.0, "1"), buy("b", 10, 5.0, "2")]
+    last_day = events(rows)["event_time"].max().date()
+    assert rfm_table(events(rows)).equals(rfm_table(events(rows), last_day))
+    assert rfm_table(events(rows))["recency_days"].to_list() == [0, 7]  # a bought on the last day
+    with pytest.raises(NotEnoughData):
+        rfm_table(events([]))
