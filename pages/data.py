@@ -15,6 +15,7 @@ from ui.widgets import (
     show_dataset_manager,
     show_demo_loader,
     show_detection,
+    show_encoding_choice,
     show_ingest_report,
     show_mapping_editor,
     show_profile,
@@ -60,6 +61,7 @@ def ingest_new(pending: dict) -> None:
                 shape=choice.shape,
                 mapping=choice.mapping,
                 day_first=choice.day_first,
+                encoding=pending.get("encoding"),
                 progress=progress,
             )
             discard_upload()
@@ -98,6 +100,7 @@ if add_tab.open:
         elif pending := show_upload(key="upload"):
             action = show_upload_action(ws, name, key="upload_action")
             if action in (NEW, APPEND):
+                show_encoding_choice(pending, key="encoding")
                 show_detection(pending["detection"])
             if action == NEW:
                 ingest_new(pending)

@@ -50,6 +50,7 @@ __all__ = [
     "show_dataset_manager",
     "show_demo_loader",
     "show_detection",
+    "show_encoding_choice",
     "show_ingest_report",
     "show_mapping_editor",
     "show_profile",
@@ -281,6 +282,31 @@ _FIELD_HELP = {
 }
 
 
+ENCODINGS = ("utf-8", "cp1252", "latin-1", "cp1250", "gb18030", "big5", "shift_jis", "utf-16")
+
+
+def show_encoding_choice(pending: dict[str, Any], key: str) -> None:
+    """When the encoding detector is unsure, let the user pick one; the file is read again."""
+    detection: Detection = pending["detection"]
+    if not detection.encoding_unsure and not pending.get("encoding"):
+        return
+    detected = pending.get("detected_encoding") or detection.encoding or "utf-8"
+    options = [detected, *[e for e in ENCODINGS if e != detected]]
+    picked = st.selectbox(
+        "The text encoding is not certain: check the preview and pick the one that reads right",
+        options,
+        index=options.index(pending.get("encoding") or detected),
+        key=f"{key}_{pending['file_id']}",
+    )
+    if picked == (pending.get("encoding") or detected):
+        return
+    with showing_errors():
+        pending = {**pending, "detected_encoding": detected, "encoding": picked}
+        pending["detection"] = detect(pending["path"], encoding=picked)
+        state.set_upload(pending)
+        st.rerun()
+
+
 def show_detection(detection: Detection) -> None:
     """What was detected: format, encoding, delimiter, header; a preview of the raw rows."""
     facts = [f"format **{detection.format}**"]
@@ -404,7 +430,14 @@ def show_append(ws: Workspace, pending: dict[str, Any], dataset: str, key: str) 
     if not st.button("Add to this dataset", type="primary", key=f"{key}_go"):
         return None
     with showing_errors(), progress_bar("Adding rows") as progress:
-        out = ingest_path(ws, pending["path"], name=dataset, append=True, progress=progress)
+        out = ingest_path(
+            ws,
+            pending["path"],
+            name=dataset,
+            append=True,
+            encoding=pending.get("encoding"),
+            progress=progress,
+        )
         return (
             f"Added {out['rows_added']:,} rows to '{dataset}' ({out['new_users']:,} new "
             f"customers; {out['duplicates_skipped']:,} rows were already there and skipped)."

@@ -9,8 +9,9 @@ The CLI's ``ingest`` and ``attach`` verbs and the Data page call these; the pars
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ from analytics.core.schema import (
     USER_ID,
     Shape,
 )
-from analytics.core.workspace import Workspace
+from analytics.core.workspace import DatasetInfo, Workspace
 from analytics.ingest.append import AppendResult, combined_report, merge_items, new_rows
 from analytics.ingest.consent import consent_column, consent_expr
 from analytics.ingest.mapping import MAPPABLE, auto_map
@@ -105,9 +106,10 @@ _STALE = "stale"
 _REJECTS_SCHEMA = {"line": pl.Int64(), "reason": pl.String(), "raw": pl.String()}
 
 
-def detect(path: str | Path) -> Detection:
-    """The proposed shape and mapping of a file (a sample is read, not the whole file)."""
-    return detect_file(Path(path))
+def detect(path: str | Path, *, encoding: str | None = None) -> Detection:
+    """The proposed shape and mapping of a file (a sample is read, not the whole file);
+    ``encoding`` overrides the detected text encoding."""
+    return detect_file(Path(path), encoding=encoding)
 
 
 def mappable_fields(shape: str) -> tuple[str, ...]:
@@ -140,6 +142,8 @@ def ingest_path(
     mapping: dict[str, str] | None = None,
     day_first: bool | None = None,
     append: bool = False,
+    encoding: str | None = None,
+    timezone: str = "UTC",
     progress: Progress = no_progress,
 ) -> dict[str, Any]:
     """Ingest ``path`` as dataset ``name`` (default: from the file name) and return the summary.
@@ -147,16 +151,18 @@ def ingest_path(
     ``mapping`` (canonical -> source column), when given, is the whole mapping and replaces the
     detected one. Replaces an existing dataset of the same name, unless ``append``: then the rows
     are added under the dataset's stored shape and mapping (see ``analytics.ingest.append``) and
-    the summary says what was added.
+    the summary says what was added. ``encoding``: the file's text encoding when the detected
+    one is wrong (a Python codec name); ``timezone``: the zone of times written without one.
     """
     path = Path(path)
     name = name or dataset_name_for(path)
     ws.dataset_dir(name)  # validates the name before any work
+    read = _Reading(day_first, encoding, timezone)
     if append and ws.has_dataset(name):
-        return _append(ws, path, name, day_first, progress).summary()
+        return _append(ws, path, name, read, progress).summary()
     progress(0.0, f"Looking at {path.name}")
-    detection = detect_file(path)
-    spec = resolve_spec(detection, shape=shape, mapping=mapping, day_first=day_first)
+    detection = detect_file(path, encoding=encoding)
+    spec = resolve_spec(detection, shape=shape, mapping=mapping, day_first=day_first, tz=timezone)
     result = ingest_file(path, spec, progress=scaled(progress, 0.02, 0.85), detection=detection)
     progress(0.9, "Saving the dataset")
     frames = _frames(result)
@@ -218,8 +224,17 @@ def _with_consent(result: IngestResult) -> pl.DataFrame | None:
     return merge_users(users, latest)
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """How to read the file's text and times (the user's answers, else detected)."""
+
+    day_first: bool | None
+    encoding: str | None
+    timezone: str
+
+
 def _append(
-    ws: Workspace, path: Path, name: str, day_first: bool | None, progress: Progress
+    ws: Workspace, path: Path, name: str, read: _Reading, progress: Progress
 ) -> AppendResult:
     """Add ``path`` to dataset ``name`` under its stored mapping; derived results marked stale."""
     info = ws.dataset(name)
@@ -229,8 +244,14 @@ def _append(
             "attributes as a users table instead."
         )
     progress(0.0, f"Looking at {path.name}")
-    detection = detect_file(path)
-    spec = resolve_spec(detection, shape=info.shape, mapping=info.mapping, day_first=day_first)
+    detection = detect_file(path, encoding=read.encoding)
+    spec = resolve_spec(
+        detection,
+        shape=info.shape,
+        mapping=info.mapping,
+        day_first=read.day_first,
+        tz=read.timezone,
+    )
     new = ingest_file(path, spec, progress=scaled(progress, 0.02, 0.8), detection=detection)
     progress(0.85, "Adding the new rows")
     frames, added = _grown_tables(ws, name, new)
@@ -253,7 +274,7 @@ def _append(
     )
     report["appends"] = [*info.report.get("appends", []), result.summary()]
     progress(0.9, "Saving the dataset")
-    _save_keeping_derived(ws, info.name, info.shape, info.mapping, report, frames, result)
+    _save_grown(ws, info, report, frames, result)
     progress(1.0, "Rows added")
     return result
 
@@ -292,44 +313,32 @@ def _summed(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
     return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-def _save_keeping_derived(
+def _save_grown(
     ws: Workspace,
-    name: str,
-    shape: str,
-    mapping: dict[str, Any],
+    info: DatasetInfo,
     report: dict[str, Any],
     frames: dict[str, pl.DataFrame],
     appended: AppendResult,
 ) -> None:
-    """Store the grown tables, keep every derived artifact and record, and mark them stale.
-
-    The workspace only knows a whole-dataset save (which clears what was derived), so what was
-    derived is read first and written back after it.
-    """
-    derived = [a for a in ws.list_artifacts(name) if a not in _INGEST_TABLES]
-    kept = [(a, _read_artifact(ws, name, a), ws.artifact_meta(name, a)) for a in derived]
-    records = [r for kind in _DERIVED_RECORDS for r in ws.list_records(kind, name)]
-    source = ws.dataset(name).source
-    ws.save_dataset(name, shape=shape, source=source, mapping=mapping, report=report, frames=frames)
-    for artifact, (kind, value), meta in kept:
-        if kind == "frame":
-            ws.write_frame(name, artifact, value, meta)
-        elif kind == "json":
-            ws.write_json(name, artifact, value)
-        elif kind == "bytes":
-            ws.write_bytes(name, artifact, value, meta)
-    for record in records:
-        ws.put_record(record.kind, name, record.key, record.payload)
-    if derived or records:
-        ws.put_record(_STALE, name, "data", _stale_payload(appended, derived, records))
+    """Store the grown tables in one operation that keeps every derived artifact and record,
+    and mark those stale with what changed."""
+    derived = [a for a in ws.list_artifacts(info.name) if a not in _INGEST_TABLES]
+    records = [r for kind in _DERIVED_RECORDS for r in ws.list_records(kind, info.name)]
+    with ws.operation(info.name, "append") as op:
+        paths = [ws.write_frame(info.name, t, frames[t]) for t in sorted(frames)]
+        fingerprint = _fingerprint(info.fingerprint, paths)
+        op.info = replace(info, fingerprint=fingerprint, report=report)
+        if derived or records:
+            ws.put_record(_STALE, info.name, "data", _stale_payload(appended, derived, records))
 
 
-def _read_artifact(ws: Workspace, name: str, artifact: str) -> tuple[str, Any]:
-    if (frame := ws.read_frame(name, artifact)) is not None:
-        return "frame", frame
-    if (data := ws.read_bytes(name, artifact)) is not None:
-        return "bytes", data
-    return "json", ws.read_json(name, artifact)
+def _fingerprint(old: str, paths: list[Path]) -> str:
+    """A new fingerprint for a dataset whose tables at ``paths`` were just rewritten."""
+    digest = hashlib.sha256(old.encode())
+    for path in paths:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _stale_payload(appended: AppendResult, derived: list[str], records: list[Any]) -> dict:
@@ -391,8 +400,12 @@ def attach_table(
     old = ws.read_frame(dataset, table)
     merged = merge_users(old, side.frame) if table == USERS else merge_exposures(old, side.frame)
     progress(0.8, "Saving the table")
-    ws.write_frame(dataset, table, merged, meta={"source": str(path)})
-    ws.write_frame(dataset, side_rejects(table), side.rejects)
+    with ws.operation(dataset, f"attach {table}") as op:
+        paths = [
+            ws.write_frame(dataset, table, merged, meta={"source": str(path)}),
+            ws.write_frame(dataset, side_rejects(table), side.rejects),
+        ]  # a new fingerprint: pages keyed on it show the attached table at once
+        op.info = replace(info, fingerprint=_fingerprint(info.fingerprint, paths))
     progress(1.0, "Table attached")
     r = side.report
     campaigns = side.frame.get_column(CAMPAIGN_ID).unique() if table == EXPOSURES else None

@@ -238,3 +238,16 @@ def test_add_to_this_dataset(shop: Workspace) -> None:
     assert metric(at, "Users") == "3" and metric(at, "Rows read") == "4"
     assert "Results made before" in at.info[0].value  # segments kept, marked stale
     assert shop.read_frame("shop", "segments") is not None
+
+
+def test_an_unsure_encoding_can_be_chosen(seeded: Workspace) -> None:
+    text = "user_id,event_time,event_type\nŁukasz,2024-03-01 08:00:00,view\n"
+    at = upload(run_page(seeded, "seed", tab="Add data"), "pl.csv", text.encode("cp1250"))
+    choice = next(s for s in at.selectbox if s.label.startswith("The text encoding"))
+    assert choice.value == "cp1252"  # the detector's guess, which reads "£ukasz"
+    choice.set_value("cp1250").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.dataframe[0].value.iloc[0, 0] == "Łukasz"
+    button(at, "Ingest").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert seeded.read_frame("pl", "events")["user_id"].to_list() == ["Łukasz"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -122,3 +122,29 @@ def test_what_the_data_page_reads(workspace: Workspace, orders: Path) -> None:
     csv = rejects_csv(workspace, "shop").decode()
     assert csv.splitlines()[0] == "line,reason,raw" and "unreadable quantity" in csv
     assert rejects_csv(workspace, "shop", "rejects_users").decode() == "line,reason,raw\n"
+
+
+def test_encoding_and_timezone_choices(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "kunden.csv"
+    path.write_bytes(
+        "user_id,event_time,event_type,item_id\n"
+        "Müller,2024-03-01 08:00:00,view,Käse\nBöhm,2024-03-01 09:30:00,buy,Brötchen\n".encode(
+            "cp1252"
+        )
+    )
+    ingest_path(workspace, path, name="de", encoding="cp1252", timezone="Asia/Shanghai")
+    events = workspace.read_frame("de", "events").sort("user_id")
+    assert events["user_id"].to_list() == ["Böhm", "Müller"]
+    assert events["item_id"].to_list() == ["Brötchen", "Käse"]
+    assert events["event_time"].to_list()[1] == datetime(2024, 3, 1, 0, 0, tzinfo=UTC)  # 08:00 +8
+
+
+def test_attaching_changes_the_fingerprint(workspace: Workspace, orders: Path, tmp_path: Path):
+    ingest_path(workspace, orders, name="shop")
+    before = workspace.dataset("shop")
+    users = tmp_path / "crm.csv"
+    users.write_text("user_id,email\n17850,a@x.com\n")
+    attach_table(workspace, "shop", "users", users)
+    after = workspace.dataset("shop")
+    assert after.fingerprint != before.fingerprint and after.report == before.report
+    assert table_preview(workspace, "shop", "users")["email"].to_list() == ["a@x.com"]
