@@ -19,6 +19,7 @@ from ui.widgets import (
     show_ingest_report,
     show_mapping_editor,
     show_profile,
+    show_side_tables,
     show_stale_notice,
     show_upload,
     show_upload_action,
@@ -85,6 +86,7 @@ if report_tab.open:
                 show_ingest_report(ws, info)
                 st.subheader("Profile")
                 show_profile(ws, info)
+                show_side_tables(ws, name)
 
 if add_tab.open:
     with add_tab:

@@ -32,6 +32,7 @@ from analytics.ingest.service import (
     propose_mapping,
     propose_side_mapping,
     rejects_csv,
+    side_table_facts,
     stale_notice,
 )
 from ui import cache, charts_data, state
@@ -55,6 +56,7 @@ __all__ = [
     "show_mapping_editor",
     "show_profile",
     "show_side_mapping",
+    "show_side_tables",
     "show_stale_notice",
     "show_upload",
     "show_upload_action",
@@ -514,6 +516,24 @@ def show_attach_result(ws: Workspace, result: AttachResult) -> None:
             icon=":material/download:",
             key="side_rejects",
         )
+
+
+def show_side_tables(ws: Workspace, dataset: str) -> None:
+    """The attached users and exposures tables: rows, consent counts, campaigns, columns."""
+    facts = side_table_facts(ws, dataset)
+    if not facts:
+        return
+    st.subheader("Attached tables")
+    for f in facts:
+        lines = [f"**{f.table}** · {f.rows:,} rows"]
+        if f.source:
+            lines.append(f"from {Path(f.source).name}")
+        if f.consent is not None:
+            lines.append(", ".join(f"{n:,} {k}" for k, n in f.consent.items()) + " (e-mail)")
+        if f.campaigns:
+            lines.append("campaigns: " + ", ".join(f.campaigns))
+        st.markdown(" · ".join(lines))
+        st.caption("Columns: " + ", ".join(f.columns))
 
 
 def show_stale_notice(ws: Workspace, dataset: str) -> None:

@@ -64,6 +64,7 @@ __all__ = [
     "AttachResult",
     "Detection",
     "SideProposal",
+    "SideTableFacts",
     "StaleNotice",
     "attach_table",
     "dataset_name_for",
@@ -74,6 +75,7 @@ __all__ = [
     "propose_mapping",
     "propose_side_mapping",
     "rejects_csv",
+    "side_table_facts",
     "stale_notice",
     "summary",
     "table_preview",
@@ -423,6 +425,44 @@ def attach_table(
         consent_unread=int(r.get("consent_unread", 0)),
         campaigns=tuple(sorted(campaigns.to_list())) if campaigns is not None else (),
     )
+
+
+@dataclass(frozen=True)
+class SideTableFacts:
+    """What an attached side table holds, for the Data page."""
+
+    table: str
+    rows: int
+    columns: tuple[str, ...]
+    source: str | None
+    consent: dict[str, int] | None = None  # opted in / opted out / unknown (users only)
+    campaigns: tuple[str, ...] = ()  # exposures only
+
+
+def side_table_facts(ws: Workspace, dataset: str) -> list[SideTableFacts]:
+    """The users and exposures tables of a dataset (none when nothing is attached)."""
+    facts = []
+    for table in SIDE_TABLES:
+        lf = ws.scan_frame(dataset, table)
+        if lf is None:
+            continue
+        frame = lf.collect()
+        source = (ws.artifact_meta(dataset, table) or {}).get("source")
+        consent = None
+        if CONSENT_EMAIL in frame.columns:
+            values = frame.get_column(CONSENT_EMAIL)
+            consent = {
+                "opted in": int(values.eq(True).sum()),
+                "opted out": int(values.eq(False).sum()),
+                "unknown": int(values.null_count()),
+            }
+        campaigns = ()
+        if CAMPAIGN_ID in frame.columns:
+            campaigns = tuple(sorted(frame.get_column(CAMPAIGN_ID).drop_nulls().unique()))
+        facts.append(
+            SideTableFacts(table, frame.height, tuple(frame.columns), source, consent, campaigns)
+        )
+    return facts
 
 
 # --- what the Data page reads -------------------------------------------------------------------

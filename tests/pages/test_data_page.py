@@ -212,6 +212,11 @@ def test_attach_a_users_table_shows_matches(shop: Workspace) -> None:
     assert "c9" in at.warning[0].value
     users = shop.read_frame("shop", "users").sort("user_id")
     assert users["consent_email"].to_list() == [True, False, True]
+    report = run_page(shop, "shop")  # the report tab lists the attached table
+    shown = [m.value for m in report.markdown if m.value.startswith("**users**")]
+    assert shown == [
+        "**users** · 3 rows · from crm.csv · 2 opted in, 1 opted out, 0 unknown (e-mail)"
+    ]
 
 
 def test_attach_exposures_needs_a_time_and_says_so(shop: Workspace) -> None:

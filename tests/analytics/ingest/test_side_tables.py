@@ -12,7 +12,12 @@ import pytest
 from analytics.core.artifacts import EXPOSURES, USERS, side_rejects
 from analytics.core.errors import MappingError
 from analytics.core.workspace import Workspace
-from analytics.ingest.service import attach_table, ingest_path, propose_side_mapping
+from analytics.ingest.service import (
+    attach_table,
+    ingest_path,
+    propose_side_mapping,
+    side_table_facts,
+)
 from tests.analytics.ingest.shop_files import write_dunnhumby, write_olist
 
 ORDERS = (
@@ -181,6 +186,9 @@ def test_dunnhumby_households(workspace: Workspace, tmp_path: Path) -> None:
     assert (sends.rows_read, sends.rows_accepted, sends.rows_rejected) == (10, 10, 0)
     assert sends.campaigns == ("13", "8")
     assert (sends.matched_users, sends.unmatched_sample) == (9, dh.unknown_households)
+    facts = {f.table: f for f in side_table_facts(workspace, "dh")}
+    assert facts[USERS].rows == 7 and facts[USERS].consent is None
+    assert (facts[EXPOSURES].rows, facts[EXPOSURES].campaigns) == (10, ("13", "8"))
     stored = workspace.read_frame("dh", EXPOSURES)
     arms = stored.group_by("campaign_id", "arm").len().sort("campaign_id", "arm").rows()
     assert arms == [("13", "control", 2), ("13", "treatment", 4), ("8", "control", 2),
