@@ -57,9 +57,10 @@ def test_halves_appended_equal_the_whole(workspace: Workspace, files: dict[str, 
     assert (added["rows_added"], added["duplicates_skipped"]) == (120, 0)
     assert added["users"] == whole["users"]
 
-    for table in (EVENTS, USERS):
-        a, b = workspace.read_frame("whole", table), workspace.read_frame("grown", table)
-        assert _sorted(a).equals(_sorted(b.select(a.columns))), table
+    # the same events in the same order, so segments learned from them are the same too
+    assert workspace.read_frame("grown", EVENTS).equals(workspace.read_frame("whole", EVENTS))
+    a, b = workspace.read_frame("whole", USERS), workspace.read_frame("grown", USERS)
+    assert _sorted(a).equals(_sorted(b.select(a.columns)))
     users = workspace.read_frame("grown", USERS)
     assert users.filter(pl.col("user_id") == "1002")["consent_email"].to_list() == [True]
     assert (

@@ -148,3 +148,23 @@ def test_attaching_changes_the_fingerprint(workspace: Workspace, orders: Path, t
     after = workspace.dataset("shop")
     assert after.fingerprint != before.fingerprint and after.report == before.report
     assert table_preview(workspace, "shop", "users")["email"].to_list() == ["a@x.com"]
+
+
+def test_consent_from_the_orders_file_itself(workspace: Workspace, tmp_path: Path) -> None:
+    path = tmp_path / "orders_export.csv"
+    path.write_text(
+        "Name,Email,Created at,Lineitem sku,Lineitem quantity,Lineitem price,Accepts Marketing\n"
+        "#1001,ann@x.com,2024-03-01 10:00:00,A,1,10.0,no\n"
+        "#1002,bo@x.com,2024-03-02 10:00:00,B,1,5.0,yes\n"
+        "#1003,ann@x.com,2024-03-05 10:00:00,A,2,10.0,yes\n"
+        "#1004,bo@x.com,2024-03-06 10:00:00,B,1,5.0,\n"
+        "#1005,cy@x.com,2024-03-07 10:00:00,B,1,5.0,maybe\n"
+    )
+    mapping = {"order_id": "Name", "user_id": "Email", "event_time": "Created at",
+               "item_id": "Lineitem sku", "quantity": "Lineitem quantity",
+               "price": "Lineitem price"}  # fmt: skip
+    out = ingest_path(workspace, path, name="shopify", shape="transactions", mapping=mapping)
+    assert out["consent_known"] == 2
+    users = workspace.read_frame("shopify", "users").sort("user_id")
+    # the latest readable answer wins: ann said no, then yes; bo's empty answer changes nothing
+    assert users.rows() == [("ann@x.com", True), ("bo@x.com", True)]
