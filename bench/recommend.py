@@ -35,12 +35,9 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from analytics.core.workspace import Workspace
-from models.recommend.pipeline import (
-    RecommendConfig,
-    evaluate_recommenders,
-    fit_recommender,
-    recommend_lists,
-)
+from models.recommend.evaluation import evaluate_recommenders
+from models.recommend.fitting import RecommendConfig, fit_recommender
+from models.recommend.serving import recommend_lists
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 OUT = Path(__file__).resolve().parent / "out"

@@ -19,6 +19,7 @@ from models.campaigns.service import AudienceInputs, AudienceSpec
 
 if TYPE_CHECKING:  # the segments service imports torch: load it only when a page needs it
     from analytics.overview.service import StoreOverview
+    from models.recommend.service import RecommendResult, SegmentBestSellers
     from models.segments.service import ClassicRfm, SegmentationResult, SegmentMap
 
 __all__ = [
@@ -31,8 +32,10 @@ __all__ = [
     "item_names",
     "recommendations",
     "rejects_csv",
+    "segment_best_sellers",
     "segment_map",
     "segmentation_stamp",
+    "similar_products",
     "store_overview",
 ]
 
@@ -111,23 +114,25 @@ def classic_rfm(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> C
 # --- recommendations (Recommendations page) ---------------------------------------------------
 
 
-def _recs_stamp(ws: Workspace, dataset: str) -> str:
-    """Changes whenever recommendations are recomputed (keys the cache below)."""
-    path = ws.dataset_dir(dataset) / "recs_report.json"
-    return f"{path.stat().st_mtime_ns}" if path.exists() else "none"
+def _recs_stamp(ws: Workspace, dataset: str) -> tuple[str, str]:
+    """(fingerprint, run stamp): changes with the data or a new run (keys the caches below)."""
+    from models.recommend.service import recommendations_stamp
+
+    return ws.dataset(dataset).fingerprint, recommendations_stamp(ws, dataset) or "none"
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def _recommendations(_ws: Workspace, dataset: str, fingerprint: str, stamp: str) -> Any:
+def _recommendations(
+    _ws: Workspace, dataset: str, stamp: tuple[str, str]
+) -> RecommendResult | None:
     from models.recommend.service import load_recommendations
 
     return load_recommendations(_ws, dataset)
 
 
-def recommendations(ws: Workspace, dataset: str) -> Any:
+def recommendations(ws: Workspace, dataset: str) -> RecommendResult | None:
     """The persisted ``RecommendResult`` (None before the first run), refreshed by a rerun."""
-    fingerprint = ws.dataset(dataset).fingerprint
-    return _recommendations(ws, dataset, fingerprint, _recs_stamp(ws, dataset))
+    return _recommendations(ws, dataset, _recs_stamp(ws, dataset))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -140,6 +145,32 @@ def _item_names(_ws: Workspace, dataset: str, fingerprint: str) -> pl.DataFrame:
 def item_names(ws: Workspace, dataset: str) -> pl.DataFrame:
     """Item id, name and category of a dataset's catalogue."""
     return _item_names(ws, dataset, ws.dataset(dataset).fingerprint)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _similar_products(_ws: Workspace, dataset: str, stamp: tuple[str, str]) -> pl.DataFrame | None:
+    from models.recommend.service import similar_products as similar
+
+    return similar(_ws, dataset, item_names(_ws, dataset))
+
+
+def similar_products(ws: Workspace, dataset: str) -> pl.DataFrame | None:
+    """Every product's "also bought" rows with names (None before the first run)."""
+    return _similar_products(ws, dataset, _recs_stamp(ws, dataset))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _segment_best_sellers(
+    _ws: Workspace, dataset: str, stamp: tuple[str, str]
+) -> SegmentBestSellers | None:
+    from models.recommend.service import segment_best_sellers as best
+
+    return best(_ws, dataset, item_names(_ws, dataset))
+
+
+def segment_best_sellers(ws: Workspace, dataset: str) -> SegmentBestSellers | None:
+    """Each segment's recent best sellers, and the segments without any."""
+    return _segment_best_sellers(ws, dataset, _recs_stamp(ws, dataset))
 
 
 # --- campaigns (Campaigns page) ---------------------------------------------------------------

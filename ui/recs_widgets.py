@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
+from analytics.core.schema import ITEM_ID
 from analytics.core.workspace import Workspace
 from models.recommend.service import (
     RecommendResult,
@@ -124,47 +125,75 @@ def show_user_lookup(ws: Workspace, dataset: str, result: RecommendResult, key: 
 
 
 def show_similar_items(ws: Workspace, dataset: str, item_id: str | None, key: str) -> None:
-    similar = ws.read_frame(dataset, "recs_similar")
+    """Pick a product (default ``item_id``); the products its buyers also bought."""
+    similar = cache.similar_products(ws, dataset)
     if similar is None or item_id is None:
         return
     names = cache.item_names(ws, dataset)
-    options = similar["item_id"].unique().sort().to_list()
-    label = dict(zip(names["item_id"], names["name"], strict=False))
+    options = similar[ITEM_ID].unique().sort().to_list()
+    label = dict(zip(names[ITEM_ID], names["name"], strict=False))
     index = options.index(item_id) if item_id in options else 0
     item = st.selectbox(
         "Product", options, index=index, key=f"{key}_item", format_func=lambda i: label.get(i, i)
     )
-    rows = similar.filter(pl.col("item_id") == item).join(
-        names.rename({"item_id": "similar_item_id"}), on="similar_item_id", how="left"
-    )
     st.dataframe(
-        rows.select("rank", "name", "category", "together", "similarity"),
+        similar.filter(pl.col(ITEM_ID) == item).select(
+            "rank", "name", "category", "together", "similarity"
+        ),
         hide_index=True,
-        column_config={"together": st.column_config.NumberColumn("Bought together by")},
+        column_config={
+            "rank": st.column_config.NumberColumn("#", width=40),
+            "name": "Product",
+            "category": "Category",
+            "together": st.column_config.NumberColumn(
+                "Bought together by",
+                format="%d",
+                help="Customers who bought both products",
+            ),
+            "similarity": st.column_config.NumberColumn(
+                "Similarity",
+                format="%.2f",
+                help="Cosine similarity of the two products' buyers (0: none shared, 1: the same)",
+            ),
+        },
     )
 
 
 def show_segment_top_items(ws: Workspace, dataset: str) -> None:
-    top = ws.read_frame(dataset, "recs_segments")
-    if top is None:
+    """A table of recent best sellers per segment, and a word on segments without one."""
+    best = cache.segment_best_sellers(ws, dataset)
+    if best is None:
         st.info("Run the Segments page first to see the best sellers of each segment.")
         return
-    names = cache.item_names(ws, dataset)
-    segs = ws.read_frame(dataset, "segments")
-    labels = {}
-    if segs is not None and "segment_name" in segs.columns:
-        labels = dict(segs.select("segment", "segment_name").unique().iter_rows())
-    top = top.join(names, on="item_id", how="left").sort("segment", "rank")
-    cols = st.columns(min(3, max(top["segment"].n_unique(), 1)))
-    for n, (seg, rows) in enumerate(top.group_by("segment", maintain_order=True)):
+    when = f"in the last {best.window_days:.0f} days" if best.window_days else "lately"
+    n_segments = best.table["segment"].n_unique()
+    cols = st.columns(min(3, max(n_segments, 1)))
+    for n, (_, rows) in enumerate(best.table.group_by("segment", maintain_order=True)):
         with cols[n % len(cols)]:
-            st.markdown(f"**{labels.get(seg[0], f'Segment {seg[0]}')}**")
+            st.markdown(f"**{rows['segment_label'][0]}**")
             st.dataframe(
                 rows.select("rank", "name", "score"),
                 hide_index=True,
                 column_config={
+                    "rank": st.column_config.NumberColumn("#", width=40),
+                    "name": "Product",
                     "score": st.column_config.ProgressColumn(
-                        "Share of segment who bought", format="%.2f", min_value=0.0, max_value=1.0
-                    )
+                        "Bought by",
+                        help=f"Share of the segment's customers who bought it {when}",
+                        format="percent",
+                        min_value=0.0,
+                        max_value=1.0,
+                    ),
                 },
             )
+    if best.without:
+        st.caption(
+            f"No best sellers for {_joined(best.without)}: none of their customers bought "
+            f"anything {when}."
+        )
+
+
+def _joined(labels: tuple[str, ...]) -> str:
+    """'A', 'A and B', 'A, B and C'."""
+    quoted = [f"**{label}**" for label in labels]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]

@@ -26,6 +26,7 @@ from models.recommend.base import (
     RecentItemKNN,
     repurchase_propensity,
 )
+from models.recommend.packed import BlendTables, BlendTrees, CandidateInputs
 
 __all__ = [
     "BaseModels",
@@ -40,8 +41,7 @@ __all__ = [
 _NEVER = 10_000.0  # "days since" for something that never happened
 _SIGNALS = ("knn", "knn_recent", "ease", "als", "buy_again", "pop")
 # the trending candidates count new buyers over this share of the horizon (a week of a
-# quarter); on Online Retail's validation window 1/13 beat 1/6.5 (NDCG@10 of new items 0.147
-# vs 0.144), and on its test window (new lines for Christmas) the source lifts 0.114 -> 0.131
+# quarter; chosen on Online Retail, see the decisions log)
 TREND_WINDOW = 1.0 / 13.0
 
 
@@ -96,19 +96,18 @@ def build_candidates(
     per_model: int = 10,
     own_cap: int = 100,
     chunk_cells: int = 8_000_000,
-    inputs: tuple[np.ndarray, ...] | None = None,
+    inputs: CandidateInputs | None = None,
 ) -> pl.DataFrame:
     """``u, i`` plus every model's score for each candidate of ``users`` (user codes).
 
     Candidates: the user's own interacted items (at most ``own_cap``, most recent first), and the
     ``per_model`` best new items of kNN, recent kNN, ALS, recent popularity and trending (the
-    most new buyers lately; a source only, as a feature it lowered Online Retail's new-item
-    NDCG). EASE is a feature only: its best items as candidates lowered Online Retail's NDCG
-    (0.3889 -> 0.3863 combined, 0.1164 -> 0.1148 new). Only ``allowed`` items (seen in
-    the recent window) are kept. One compiled pass per user
-    (``recommend_kernels.block_candidates``) scores every item once per model, gathers each
-    signal at the union and ranks the union on it. ``inputs`` (from ``kernel_inputs`` with the
-    same ``allowed``) saves rebuilding the flat arrays on every call.
+    most new buyers lately; a source only: as a feature it lowered Online Retail's new-item
+    NDCG). EASE is a feature only: its best items as candidates lowered Online Retail's NDCG.
+    Only ``allowed`` items (seen in the recent window) are kept. One compiled pass per user
+    (``kernels.block_candidates``) scores every item once per model, gathers each signal at the
+    union and ranks the union on it. ``inputs`` (from ``kernel_inputs`` with the same
+    ``allowed``) saves rebuilding the packed arrays on every call.
     """
     from models.recommend.kernels import block_candidates
 
@@ -117,14 +116,14 @@ def build_candidates(
     users = np.asarray(users, dtype=np.int64)
     take = max(min(per_model, n), 1)
     arrays = inputs if inputs is not None else kernel_inputs(models, allowed)
-    own_counts = np.diff(arrays[-3])
+    own_counts = np.diff(arrays.own_ptr)
     step = max(1, chunk_cells // max(n, 1))
     out_u, out_i, out_s, out_r = [], [], [], []
     for start in range(0, len(users), step):
         block = users[start : start + step]
-        counts, items, scores, ranks = block_candidates(  # type: ignore[call-arg]
+        counts, items, scores, ranks = block_candidates(
             block,
-            *arrays,  # type: ignore[arg-type]
+            arrays,
             take,
             # a cap above everyone's count changes nothing and keeps the padded output narrow
             int(min(own_cap, own_counts[block].max(initial=0))),
@@ -148,12 +147,9 @@ def build_candidates(
 
 
 def _csr(m: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(indptr, indices, data)`` of ``m`` as int64, int64, float32."""
     m = m.tocsr()
-    return (
-        m.indptr.astype(np.int64),
-        m.indices.astype(np.int64),
-        m.data.astype(np.float32),
-    )
+    return m.indptr.astype(np.int64), m.indices.astype(np.int64), m.data.astype(np.float32)
 
 
 def _aligned(m: Any, like: Any) -> np.ndarray:
@@ -162,8 +158,8 @@ def _aligned(m: Any, like: Any) -> np.ndarray:
     return np.asarray(m.tocsr()[rows, like.indices.copy()]).ravel().astype(np.float32)
 
 
-def kernel_inputs(models: BaseModels, allowed: np.ndarray) -> tuple[np.ndarray, ...]:
-    """The flat arrays ``block_candidates`` reads, in its argument order after ``users``."""
+def kernel_inputs(models: BaseModels, allowed: np.ndarray) -> CandidateInputs:
+    """The packed arrays ``kernels.block_candidates`` and ``kernels.serve_lists`` read."""
     h = models.history
     own = h.last_touch()
     o_ptr = np.zeros(h.n_users + 1, dtype=np.int64)
@@ -174,22 +170,36 @@ def kernel_inputs(models: BaseModels, allowed: np.ndarray) -> tuple[np.ndarray, 
     x = models.knn.user_items_.tocsr()
     ease_pos = np.full(h.n_items, -1, dtype=np.int64)
     ease_pos[models.ease.items_] = np.arange(len(models.ease.items_))
-    return (
-        np.ascontiguousarray(models.als.user_factors_, dtype=np.float32),
-        np.ascontiguousarray(models.als.item_factors_.T, dtype=np.float32),
-        *_csr(x),
-        _aligned(models.knn_recent.user_items_, x),
-        *_csr(models.knn.similarity_),
-        *_csr(models.ease.user_items_),
-        ease_pos,
-        np.ascontiguousarray(models.ease.weights_, dtype=np.float32),  # row = source item
-        np.stack([order[allowed[order]], trend[allowed[trend]]]).astype(np.int64),
-        pop.astype(np.float32),
-        *_csr(models.buy_again.matrix_),
-        *_csr(h.bought())[:2],
-        np.cumsum(o_ptr),
-        own["i"].to_numpy().astype(np.int64),
-        np.ascontiguousarray(allowed, dtype=np.bool_),
+    h_ptr, h_idx, h_val = _csr(x)
+    s_ptr, s_idx, s_val = _csr(models.knn.similarity_)
+    e_ptr, e_idx, e_val = _csr(models.ease.user_items_)
+    a_ptr, a_idx, a_val = _csr(models.buy_again.matrix_)
+    b_ptr, b_idx, _ = _csr(h.bought())
+    return CandidateInputs(
+        user_factors=np.ascontiguousarray(models.als.user_factors_, dtype=np.float32),
+        item_factors_t=np.ascontiguousarray(models.als.item_factors_.T, dtype=np.float32),
+        history_ptr=h_ptr,
+        history_idx=h_idx,
+        history_val=h_val,
+        history_recent=_aligned(models.knn_recent.user_items_, x),
+        sim_ptr=s_ptr,
+        sim_idx=s_idx,
+        sim_val=s_val,
+        ease_ptr=e_ptr,
+        ease_idx=e_idx,
+        ease_val=e_val,
+        ease_pos=ease_pos,
+        ease_weights=np.ascontiguousarray(models.ease.weights_, dtype=np.float32),
+        orders=np.stack([order[allowed[order]], trend[allowed[trend]]]).astype(np.int64),
+        popularity=pop.astype(np.float32),
+        again_ptr=a_ptr,
+        again_idx=a_idx,
+        again_val=a_val,
+        bought_ptr=b_ptr,
+        bought_idx=b_idx,
+        own_ptr=np.cumsum(o_ptr),
+        own_idx=own["i"].to_numpy().astype(np.int64),
+        allowed=np.ascontiguousarray(allowed, dtype=np.bool_),
     )
 
 
@@ -364,10 +374,9 @@ FEATURES = (
 
 def serving_inputs(
     tables: FeatureTables, own: BlendRanker, new: BlendRanker
-) -> tuple[np.ndarray | int, ...]:
-    """The feature tables and both blends' trees in ``recommend_kernels.serve_lists``' argument
-    order (after the candidate inputs and caps). ``ValueError`` where a blend has splits the
-    fused pass does not implement."""
+) -> tuple[BlendTables, BlendTrees]:
+    """The feature tables and both blends' trees as ``kernels.serve_lists`` reads them.
+    ``ValueError`` where a blend has splits the fused pass does not implement."""
     missing = np.array(
         [np.nan if c == "p_gap_ratio" else _PAIR_MISSING.get(c, 0.0) for c in _PAIR_COLS],
         dtype=np.float32,
@@ -376,20 +385,21 @@ def serving_inputs(
     offset = len(a[0])
     shifted = np.where(b[0] >= 0, b[0] + (offset << 8), -1)  # the child moves, the column stays
     nodes = [np.concatenate(pair) for pair in ((a[0], shifted), (a[1], b[1]), (a[2], b[2]))]
-    return (
-        tables.pair_keys,
-        tables.pairs,
-        missing,
-        tables.items,
-        tables.users,
-        tables.uc_keys,
-        np.ascontiguousarray(tables.user_category),
-        tables.item_category,
-        tables.n_categories,
-        *nodes,
-        a[3],
-        b[3] + offset,
+    packed = BlendTables(
+        pair_keys=tables.pair_keys,
+        pairs=tables.pairs,
+        pair_missing=missing,
+        items=tables.items,
+        users=tables.users,
+        uc_keys=tables.uc_keys,
+        user_category=np.ascontiguousarray(tables.user_category),
+        item_category=tables.item_category,
+        n_categories=tables.n_categories,
     )
+    trees = BlendTrees(
+        node=nodes[0], thr=nodes[1], value=nodes[2], roots_own=a[3], roots_new=b[3] + offset
+    )
+    return packed, trees
 
 
 def _lookup(keys: np.ndarray, values: np.ndarray, wanted: np.ndarray) -> np.ndarray:
@@ -472,7 +482,7 @@ class BlendRanker:
         return np.asarray(self.booster_.predict(features, num_threads=os.cpu_count() or 1))
 
     def trees(self) -> tuple[np.ndarray, ...]:
-        """The booster as flat node arrays for ``recommend_kernels.serve_lists``: ``node``
+        """The booster as flat node arrays for ``kernels.serve_lists``: ``node``
         (``left child << 8 | column``, -1 at leaves; the right child follows the left one),
         ``threshold``, ``value`` (leaf output), and each tree's root node. The column is the
         feature's index plus ``len(FEATURES)`` times its NaN copy: 0 where NaN counts as 0

@@ -1,18 +1,22 @@
 """Compiled per-user loops for candidates and serving (numba, cached on disk).
 
-Scoring every item for a user with scipy's sparse products and then selecting per model with
-``argpartition`` costs ~200 us per user; ``_user_candidates`` does the same work in one pass per
-user (accumulate the kNN, recent-kNN and EASE rows, select each model's best allowed items with a
-small sorted buffer, gather every score at the union). ``block_candidates`` returns those rows
-(the blends train on them); ``serve_lists`` goes on, in the same loop, to the blend features,
-both blends' trees and the three top-k lists, so serving never materialises the candidate rows
-(~130 us per user on one core, against ~270 us for rows -> feature matrix -> LightGBM).
+``_user_candidates`` does a user's candidate work in one pass (accumulate the kNN, recent-kNN
+and EASE rows, select each model's best allowed items with a small sorted buffer, gather every
+score at the union). ``block_candidates`` returns those rows (the blends train on them);
+``serve_lists`` goes on, in the same loop, to the blend features, both blends' trees and the
+three top-k lists, so serving never materialises the candidate rows.
+
+The kernels take the packed inputs of ``packed`` (``CandidateInputs``, ``BlendTables``,
+``BlendTrees``). Packing also keeps the per-user helpers far below the ~30 arguments at which
+numba stops inlining them (a call per user costs as much as the work).
 """
 
 from __future__ import annotations
 
 import numba
 import numpy as np
+
+from models.recommend.packed import BlendTables, BlendTrees, CandidateInputs
 
 __all__ = ["block_candidates", "serve_lists", "top_lists"]
 
@@ -51,6 +55,7 @@ def _work_buffers(n_items: int, n_ease: int, width: int, per_model: int) -> tupl
         np.zeros(3, dtype=np.int64),  # buffer sizes
         np.empty(width, dtype=np.int64),  # rank order scratch
         np.empty(n_ease, dtype=np.float32),  # EASE row over its kept items
+        np.empty(n_items, dtype=np.float32),  # ALS row
     )
 
 
@@ -80,76 +85,6 @@ def _take_first(
     return m
 
 
-@numba.njit(cache=True, inline="always")  # a call per user costs as much as the work
-def _user_candidates(
-    u, als_row, x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr, e_idx, e_val, e_pos, e_w,
-    orders, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr, o_idx, allowed, per_model, own_cap,
-    work, items, scores, ranks,
-):  # type: ignore[no-untyped-def]  # fmt: skip
-    """One user's candidates into ``items``, ``scores``, ``ranks`` (rows of the block's
-    outputs, see ``block_candidates``); returns how many."""
-    knn, rec, taken, blocked, again, tv, ti, sizes, order, ease = work
-    n_items = len(allowed)
-    knn[:] = 0.0
-    rec[:] = 0.0
-    for p in range(x_ptr[u], x_ptr[u + 1]):
-        j, w, wr = x_idx[p], x_val[p], r_val[p]
-        for q in range(s_ptr[j], s_ptr[j + 1]):
-            t, sv = s_idx[q], s_val[q]
-            knn[t] += w * sv
-            rec[t] += wr * sv
-    # the EASE row: weight rows streamed from cache cost far less than gathering each
-    # candidate's weights at the user's items (one cache miss per read)
-    ease[:] = 0.0
-    for p in range(e_ptr[u], e_ptr[u + 1]):
-        j, w = e_idx[p], e_val[p]
-        for t in range(len(ease)):
-            ease[t] += w * e_w[j, t]
-    for p in range(b_ptr[u], b_ptr[u + 1]):
-        blocked[b_idx[p]] = True
-    for p in range(a_ptr[u], a_ptr[u + 1]):
-        again[a_idx[p]] = a_val[p]
-    m = 0
-    # the user's own items (most recent first), then each model's best new items
-    for p in range(o_ptr[u], min(o_ptr[u + 1], o_ptr[u] + own_cap)):
-        i = o_idx[p]
-        if allowed[i] and not taken[i]:
-            taken[i] = True
-            items[m] = i
-            m += 1
-    sizes[:] = 0
-    for i in range(n_items):
-        if allowed[i] and not blocked[i]:
-            _insert(tv, ti, sizes, 0, knn[i], i)
-            _insert(tv, ti, sizes, 1, rec[i], i)
-            _insert(tv, ti, sizes, 2, als_row[i], i)
-    for model in range(3):
-        for t in range(sizes[model]):
-            i = ti[model, t]
-            if not taken[i]:
-                taken[i] = True
-                items[m] = i
-                m += 1
-    for g in range(len(orders)):
-        m = _take_first(orders[g], per_model, blocked, taken, items, m)
-    for t in range(m):
-        i = items[t]
-        taken[i] = False
-        scores[t, 0] = knn[i]
-        scores[t, 1] = rec[i]
-        k = e_pos[i]
-        scores[t, 2] = ease[k] if k >= 0 else 0.0
-        scores[t, 3] = als_row[i]
-        scores[t, 4] = again[i]
-        scores[t, 5] = pop[i]
-    _rank_rows(scores, ranks, m, order)
-    for p in range(b_ptr[u], b_ptr[u + 1]):
-        blocked[b_idx[p]] = False
-    for p in range(a_ptr[u], a_ptr[u + 1]):
-        again[a_idx[p]] = 0.0
-    return m
-
-
 @numba.njit(cache=True, inline="always")
 def _als_row(w: np.ndarray, ift: np.ndarray, out: np.ndarray) -> None:
     """One user's ALS scores: ``out = w @ ift`` (factor by factor, so the inner loop runs over
@@ -161,69 +96,129 @@ def _als_row(w: np.ndarray, ift: np.ndarray, out: np.ndarray) -> None:
             out[i] += wf * ift[f, i]
 
 
-@numba.njit(cache=True, parallel=True, fastmath=False)
-def block_candidates(
-    users: np.ndarray,
-    uf: np.ndarray,
-    ift: np.ndarray,
-    x_ptr: np.ndarray,
-    x_idx: np.ndarray,
-    x_val: np.ndarray,
-    r_val: np.ndarray,
-    s_ptr: np.ndarray,
-    s_idx: np.ndarray,
-    s_val: np.ndarray,
-    e_ptr: np.ndarray,
-    e_idx: np.ndarray,
-    e_val: np.ndarray,
-    e_pos: np.ndarray,
-    e_w: np.ndarray,
-    orders: np.ndarray,
-    pop: np.ndarray,
-    a_ptr: np.ndarray,
-    a_idx: np.ndarray,
-    a_val: np.ndarray,
-    b_ptr: np.ndarray,
-    b_idx: np.ndarray,
-    o_ptr: np.ndarray,
-    o_idx: np.ndarray,
-    allowed: np.ndarray,
+@numba.njit(cache=True, inline="always")
+def _accumulate(u: int, inp: CandidateInputs, work: tuple[np.ndarray, ...]) -> None:
+    """The user's kNN, recent-kNN, EASE and ALS rows, bought mask and buy-again scores."""
+    knn, rec, _, blocked, again, _, _, _, _, ease, als = work
+    _als_row(inp.user_factors[u], inp.item_factors_t, als)
+    knn[:] = 0.0
+    rec[:] = 0.0
+    for p in range(inp.history_ptr[u], inp.history_ptr[u + 1]):
+        j, wt, wr = inp.history_idx[p], inp.history_val[p], inp.history_recent[p]
+        for q in range(inp.sim_ptr[j], inp.sim_ptr[j + 1]):
+            t, sv = inp.sim_idx[q], inp.sim_val[q]
+            knn[t] += wt * sv
+            rec[t] += wr * sv
+    # the EASE row: weight rows streamed from cache cost far less than gathering each
+    # candidate's weights at the user's items (one cache miss per read)
+    ease[:] = 0.0
+    w = inp.ease_weights
+    for p in range(inp.ease_ptr[u], inp.ease_ptr[u + 1]):
+        j, wt = inp.ease_idx[p], inp.ease_val[p]
+        for t in range(len(ease)):
+            ease[t] += wt * w[j, t]
+    for p in range(inp.bought_ptr[u], inp.bought_ptr[u + 1]):
+        blocked[inp.bought_idx[p]] = True
+    for p in range(inp.again_ptr[u], inp.again_ptr[u + 1]):
+        again[inp.again_idx[p]] = inp.again_val[p]
+
+
+@numba.njit(cache=True, inline="always")
+def _generate(
+    u: int,
+    inp: CandidateInputs,
     per_model: int,
     own_cap: int,
-    n_chunks: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Candidates of ``users`` (row ``r`` of the block is ``users[r]``).
+    work: tuple[np.ndarray, ...],
+    items: np.ndarray,
+) -> int:
+    """The user's own items (most recent first), then each model's best new items, into
+    ``items``; returns how many."""
+    knn, rec, taken, blocked, _, tv, ti, sizes, _, _, als = work
+    allowed = inp.allowed
+    m = 0
+    for p in range(inp.own_ptr[u], min(inp.own_ptr[u + 1], inp.own_ptr[u] + own_cap)):
+        i = inp.own_idx[p]
+        if allowed[i] and not taken[i]:
+            taken[i] = True
+            items[m] = i
+            m += 1
+    sizes[:] = 0
+    for i in range(len(allowed)):
+        if allowed[i] and not blocked[i]:
+            _insert(tv, ti, sizes, 0, knn[i], i)
+            _insert(tv, ti, sizes, 1, rec[i], i)
+            _insert(tv, ti, sizes, 2, als[i], i)
+    for model in range(3):
+        for t in range(sizes[model]):
+            i = ti[model, t]
+            if not taken[i]:
+                taken[i] = True
+                items[m] = i
+                m += 1
+    for g in range(len(inp.orders)):
+        m = _take_first(inp.orders[g], per_model, blocked, taken, items, m)
+    return m
 
-    ``x``: CSR rows (indexed by user code) of the log-weighted history, ``r_val`` the
-    recency-decayed history on the same entries; ``s``: item-to-item similarity CSR (row =
-    source item); ``e``: the history over EASE's kept items, ``e_pos`` each item's place among
-    them (-1: not kept), ``e_w`` EASE's weights (row = source item, over kept items); ``uf``,
-    ``ift``: ALS user factors and the transposed item factors (row = factor); ``orders``:
-    the allowed items best first by popularity (row 0) and by new buyers lately (row 1, a
-    generator without a signal of its own); ``b``: bought items (never a generated
-    candidate); ``o``: the user's own items, most recent first; ``pop`` and ``a`` (buy-again
-    CSR) the last two signals. Returns ``counts`` (candidates per row), ``items``, ``scores``
-    (``knn, knn_recent, ease, als, buy_again, pop`` at each candidate) and ``ranks`` (1 = the
-    row's best candidate on that signal, ties by position), all padded to a fixed width.
+
+@numba.njit(cache=True, inline="always")  # a call per user costs as much as the work
+def _user_candidates(
+    u: int,
+    inp: CandidateInputs,
+    per_model: int,
+    own_cap: int,
+    work: tuple[np.ndarray, ...],
+    items: np.ndarray,
+    scores: np.ndarray,
+    ranks: np.ndarray,
+) -> int:
+    """One user's candidates into ``items``, ``scores``, ``ranks`` (rows of the block's
+    outputs, see ``block_candidates``); returns how many. Leaves ``work`` clean."""
+    knn, rec, taken, blocked, again, _, _, _, order, ease, als = work
+    _accumulate(u, inp, work)
+    m = _generate(u, inp, per_model, own_cap, work, items)
+    for t in range(m):
+        i = items[t]
+        taken[i] = False
+        scores[t, 0] = knn[i]
+        scores[t, 1] = rec[i]
+        k = inp.ease_pos[i]
+        scores[t, 2] = ease[k] if k >= 0 else 0.0
+        scores[t, 3] = als[i]
+        scores[t, 4] = again[i]
+        scores[t, 5] = inp.popularity[i]
+    _rank_rows(scores, ranks, m, order)
+    for p in range(inp.bought_ptr[u], inp.bought_ptr[u + 1]):
+        blocked[inp.bought_idx[p]] = False
+    for p in range(inp.again_ptr[u], inp.again_ptr[u + 1]):
+        again[inp.again_idx[p]] = 0.0
+    return m
+
+
+@numba.njit(cache=True, parallel=True, fastmath=False)
+def block_candidates(
+    users: np.ndarray, inp: CandidateInputs, per_model: int, own_cap: int, n_chunks: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidates of ``users`` (row ``r`` of the block is ``users[r]``): at most ``own_cap``
+    own items, then ``per_model`` new items per generator.
+
+    Returns ``counts`` (candidates per row), ``items``, ``scores`` (``knn, knn_recent, ease,
+    als, buy_again, pop`` at each candidate) and ``ranks`` (1 = the row's best candidate on
+    that signal, ties by position), all padded to a fixed width.
     """
-    n_items = len(allowed)
-    width = _width(orders, per_model, own_cap)
+    n_items = len(inp.allowed)
+    width = _width(inp.orders, per_model, own_cap)
     n = len(users)
     items = np.full((n, width), -1, dtype=np.int64)
     scores = np.zeros((n, width, 6), dtype=np.float32)
     ranks = np.zeros((n, width, 6), dtype=np.float32)
     counts = np.zeros(n, dtype=np.int64)
     for c in numba.prange(n_chunks):
-        work = _work_buffers(n_items, len(e_w), width, per_model)
-        als_row = np.empty(n_items, dtype=np.float32)
+        work = _work_buffers(n_items, len(inp.ease_weights), width, per_model)
         for row in range(c * n // n_chunks, (c + 1) * n // n_chunks):
-            _als_row(uf[users[row]], ift, als_row)
             counts[row] = _user_candidates(
-                users[row], als_row, x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr,
-                e_idx, e_val, e_pos, e_w, orders, pop, a_ptr, a_idx, a_val, b_ptr, b_idx,
-                o_ptr, o_idx, allowed, per_model, own_cap, work, items[row], scores[row],
-                ranks[row],
-            )  # fmt: skip
+                users[row], inp, per_model, own_cap, work, items[row], scores[row], ranks[row]
+            )
     return counts, items, scores, ranks
 
 
@@ -329,7 +324,9 @@ def _put(f: np.ndarray, t: int, col: int, n_features: int, v: float | np.floatin
 
 
 @numba.njit(cache=True, inline="always")
-def _push(best_s, best_i, sizes, lst, s, i, k):  # type: ignore[no-untyped-def]  # fmt: skip
+def _push(
+    best_s: np.ndarray, best_i: np.ndarray, sizes: np.ndarray, lst: int, s: float, i: int, k: int
+) -> None:
     """Insert item ``i`` with score ``s`` into list ``lst`` (best first, ties by item code)."""
     size = sizes[lst]
     if size == k and not _better(s, i, best_s[lst, k - 1], best_i[lst, k - 1]):
@@ -345,80 +342,101 @@ def _push(best_s, best_i, sizes, lst, s, i, k):  # type: ignore[no-untyped-def] 
     best_i[lst, pos] = i
 
 
+@numba.njit(cache=True, inline="always")
+def _feature_row(
+    u: int,
+    i: int,
+    t: int,
+    tab: BlendTables,
+    spans: np.ndarray,
+    scores: np.ndarray,
+    ranks: np.ndarray,
+    f: np.ndarray,
+) -> bool:
+    """Candidate ``t`` (item ``i`` of user ``u``)'s blend features into row ``f[t]``, in
+    ``blend.FEATURES`` order: owned, pair, item, user, (user, category) shares, the 6
+    signals and their 6 ranks. ``spans`` bounds the user's keys in ``tab.pair_keys`` and
+    ``tab.uc_keys``. Returns whether the user bought the item before (owned)."""
+    n_items = len(tab.items)
+    n_pair, n_item, n_user = tab.pairs.shape[1], tab.items.shape[1], tab.users.shape[1]
+    nf = f.shape[1] // 3
+    base_s = nf - 12
+    at = _find(tab.pair_keys, spans[0], spans[1], u * n_items + i)
+    for col in range(n_pair):
+        v = tab.pairs[at, col] if at >= 0 else np.float32(np.nan)
+        _put(f, t, 1 + col, nf, tab.pair_missing[col] if np.isnan(v) else v)
+    owned = f[t, 1] > 0
+    _put(f, t, 0, nf, 1.0 if owned else 0.0)
+    for col in range(n_item):
+        _put(f, t, 1 + n_pair + col, nf, tab.items[i, col])
+    for col in range(n_user):
+        _put(f, t, 1 + n_pair + n_item + col, nf, tab.users[u, col])
+    at = _find(tab.uc_keys, spans[2], spans[3], u * tab.n_categories + tab.item_category[i])
+    for col in range(2):
+        v = tab.user_category[at, col] if at >= 0 else np.float32(0.0)
+        _put(f, t, 1 + n_pair + n_item + n_user + col, nf, 0.0 if np.isnan(v) else v)
+    for col in range(6):
+        _put(f, t, base_s + col, nf, scores[t, col])
+        _put(f, t, base_s + 6 + col, nf, ranks[t, col])
+    return owned
+
+
+@numba.njit(cache=True, inline="always")
+def _key_spans(u: int, tab: BlendTables, spans: np.ndarray) -> None:
+    """Where user ``u``'s pair keys and (user, category) keys lie in the sorted key arrays."""
+    n_items, n_cat = len(tab.items), tab.n_categories
+    spans[0] = np.searchsorted(tab.pair_keys, u * n_items)
+    spans[1] = np.searchsorted(tab.pair_keys, (u + 1) * n_items)
+    spans[2] = np.searchsorted(tab.uc_keys, u * n_cat)
+    spans[3] = np.searchsorted(tab.uc_keys, (u + 1) * n_cat)
+
+
 @numba.njit(cache=True, parallel=True)
 def serve_lists(
-    users, uf, ift, x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr, e_idx, e_val, e_pos,
-    e_w, orders, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr, o_idx, allowed, per_model,
-    own_cap, pair_keys, pairs, pair_missing, item_feats, user_feats, uc_keys, uc, item_cat,
-    n_cat, node, thr, value, roots_own, roots_new, k, n_chunks,
-):  # type: ignore[no-untyped-def]  # fmt: skip
+    users: np.ndarray,
+    inp: CandidateInputs,
+    per_model: int,
+    own_cap: int,
+    tab: BlendTables,
+    trees: BlendTrees,
+    k: int,
+    n_chunks: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Candidates, blend features and both blends' probabilities, then the three top-``k``
     lists (0 combined, 1 own items, 2 new items) of every user in one pass, without
     materialising the candidate rows: ``(items, scores)``, each ``(len(users), 3, k)``, item
-    -1 where a list is short.
-
-    Candidate inputs as in ``block_candidates``. Features in ``recommend_blend.FEATURES``
-    order: owned, pair (``pairs`` rows at sorted keys ``u * n_items + i``; absent or NaN values
-    become ``pair_missing``, itself NaN for features LightGBM should see as missing), item,
-    user, (user, category) shares (keys ``u * n_cat + c``, absent = 0), the 6 signals and
-    their 6 ranks. Trees: flat node arrays (see ``_raw_score``), ``roots_own`` the buy-again
-    blend's trees (users' bought items), ``roots_new`` the new-item blend's.
+    -1 where a list is short. Absent or NaN pair values become ``tab.pair_missing``; the
+    buy-again blend scores the user's bought items, the new-item blend the rest.
     """
-    n_items = len(allowed)
-    width = _width(orders, per_model, own_cap)
+    n_items = len(inp.allowed)
+    width = _width(inp.orders, per_model, own_cap)
     n = len(users)
-    n_pair, n_item, n_user, n_uc = pairs.shape[1], item_feats.shape[1], user_feats.shape[1], 2
-    base_s = 1 + n_pair + n_item + n_user + n_uc
+    nf = 1 + tab.pairs.shape[1] + tab.items.shape[1] + tab.users.shape[1] + 2 + 12
     out_i = np.full((n, 3, k), -1, dtype=np.int64)
     out_s = np.zeros((n, 3, k), dtype=np.float64)
     for c in numba.prange(n_chunks):
-        work = _work_buffers(n_items, len(e_w), width, per_model)
+        work = _work_buffers(n_items, len(inp.ease_weights), width, per_model)
         items = np.empty(width, dtype=np.int64)
         scores = np.empty((width, 6), dtype=np.float32)
         ranks = np.empty((width, 6), dtype=np.float32)
-        nf = base_s + 12
         f = np.empty((width, 3 * nf), dtype=np.float32)
-        is_own = np.empty(width, dtype=np.bool_)
         best_s = np.empty((3, k), dtype=np.float64)
         best_i = np.empty((3, k), dtype=np.int64)
         sizes = np.zeros(3, dtype=np.int64)
-        als_row = np.empty(n_items, dtype=np.float32)
+        spans = np.zeros(4, dtype=np.int64)
         for row in range(c * n // n_chunks, (c + 1) * n // n_chunks):
             u = users[row]
-            _als_row(uf[u], ift, als_row)
-            m = _user_candidates(
-                u, als_row, x_ptr, x_idx, x_val, r_val, s_ptr, s_idx, s_val, e_ptr, e_idx,
-                e_val, e_pos, e_w, orders, pop, a_ptr, a_idx, a_val, b_ptr, b_idx, o_ptr,
-                o_idx, allowed, per_model, own_cap, work, items, scores, ranks,
-            )  # fmt: skip
-            p_lo = np.searchsorted(pair_keys, u * n_items)
-            p_hi = np.searchsorted(pair_keys, (u + 1) * n_items)
-            c_lo = np.searchsorted(uc_keys, u * n_cat)
-            c_hi = np.searchsorted(uc_keys, (u + 1) * n_cat)
+            m = _user_candidates(u, inp, per_model, own_cap, work, items, scores, ranks)
+            _key_spans(u, tab, spans)
             sizes[:] = 0
             for t in range(m):
                 i = items[t]
-                at = _find(pair_keys, p_lo, p_hi, u * n_items + i)
-                for col in range(n_pair):
-                    v = pairs[at, col] if at >= 0 else np.float32(np.nan)
-                    _put(f, t, 1 + col, nf, pair_missing[col] if np.isnan(v) else v)
-                is_own[t] = f[t, 1] > 0
-                _put(f, t, 0, nf, 1.0 if is_own[t] else 0.0)
-                for col in range(n_item):
-                    _put(f, t, 1 + n_pair + col, nf, item_feats[i, col])
-                for col in range(n_user):
-                    _put(f, t, 1 + n_pair + n_item + col, nf, user_feats[u, col])
-                at = _find(uc_keys, c_lo, c_hi, u * n_cat + item_cat[i])
-                for col in range(n_uc):
-                    v = uc[at, col] if at >= 0 else np.float32(0.0)
-                    _put(f, t, 1 + n_pair + n_item + n_user + col, nf, 0.0 if np.isnan(v) else v)
-                for col in range(6):
-                    _put(f, t, base_s + col, nf, scores[t, col])
-                    _put(f, t, base_s + 6 + col, nf, ranks[t, col])
-                raw = _raw_score(f, t, roots_own if is_own[t] else roots_new, node, thr, value)
+                owned = _feature_row(u, i, t, tab, spans, scores, ranks, f)
+                roots = trees.roots_own if owned else trees.roots_new
+                raw = _raw_score(f, t, roots, trees.node, trees.thr, trees.value)
                 p = 1.0 / (1.0 + np.exp(-raw))
                 _push(best_s, best_i, sizes, 0, p, i, k)
-                _push(best_s, best_i, sizes, 1 if is_own[t] else 2, p, i, k)
+                _push(best_s, best_i, sizes, 1 if owned else 2, p, i, k)
             for lst in range(3):
                 for r in range(sizes[lst]):
                     out_i[row, lst, r] = best_i[lst, r]

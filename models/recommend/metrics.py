@@ -1,4 +1,5 @@
-"""Top-N ranking metrics: Recall@K, NDCG@K, hit rate, catalogue coverage and popularity bias.
+"""Top-N ranking metrics of recommenders: Recall@K, NDCG@K, hit rate, catalogue coverage and
+popularity bias. (Formerly ``ranking.py``; the predictors' metrics are ``models.predict.metrics``.)
 
 Every function takes the recommendations as a frame ``user_id, rank, item_id`` (rank 1 = first)
 and, where relevant, the truth as ``user_id, item_id`` (what each user went on to buy). Averages

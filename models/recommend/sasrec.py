@@ -1,4 +1,5 @@
-"""A small self-attentive next-item model (SASRec-like) in torch, on the GPU when present.
+"""SASRec: a small self-attentive next-item model in torch, on the GPU when present (formerly
+``recommend_seq.py``). It only enters the comparison table; the served lists come from the blend.
 
 Each user's history is the sequence of items they touched (oldest first, repeats in a row
 collapsed, the last ``max_len`` kept). A causal transformer reads it and predicts the next item

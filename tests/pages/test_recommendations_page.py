@@ -8,6 +8,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from analytics.core.artifacts import SEGMENTS
 from analytics.core.workspace import Workspace
 from analytics.demo.service import load_demo
 from models.recommend.service import RecommendSpec, run_recommendations
@@ -18,9 +19,25 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def recs_workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """A 400-user demo store with recommendations computed (no sequence model, to stay quick)."""
+    """A 400-user demo store with recommendations computed (no sequence model, to stay quick),
+    segmented into the customers who ever bought ("Buyers") and those who never did."""
     ws = Workspace(tmp_path_factory.mktemp("recs_page") / "workspace")
     load_demo(ws, users=400, seed=3)
+    events = ws.events("demo").collect()
+    buyers = events.filter(pl.col("event_type") == "purchase")["user_id"].unique().implode()
+    bought = pl.col("user_id").is_in(buyers)
+    segments = (
+        events.select("user_id")
+        .unique()
+        .with_columns(
+            pl.when(bought).then(0).otherwise(1).alias("segment"),
+            pl.when(bought)
+            .then(pl.lit("Buyers"))
+            .otherwise(pl.lit("Browsers"))
+            .alias("segment_name"),
+        )
+    )
+    ws.write_frame("demo", SEGMENTS, segments)
     run_recommendations(ws, "demo", RecommendSpec(sequential=False))
     return ws
 
@@ -49,6 +66,11 @@ def test_page_shows_the_comparison_and_a_customer(recs_workspace: Workspace) -> 
     expected = shown.join(names, on="item_id").sort("rank")["name"].to_list()
     lists = [df.value for df in at.dataframe if "score" in df.value.columns]
     assert lists[0]["name"].tolist() == expected
+    # one best-seller table for the buyers; the browsers are named, with the reason
+    assert "**Buyers**" in [m.value for m in at.markdown]
+    window = report["best_seller_window_days"]
+    reason = "No best sellers for **Browsers**: none of their customers bought anything in the "
+    assert reason + f"last {window:.0f} days." in [c.value for c in at.caption]
 
 
 def test_picking_another_customer_reruns_cleanly(recs_workspace: Workspace) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -11,14 +11,21 @@ import polars as pl
 import pytest
 
 import cli
+from analytics.core.artifacts import SEGMENTS
 from analytics.core.errors import NotEnoughData, SpecError
 from analytics.core.schema import EVENTS_SCHEMA
 from analytics.core.workspace import Workspace
 from analytics.demo.service import load_demo
 from models.recommend.service import (
+    LISTS,
     RecommendSpec,
+    ensure_recommendations,
+    item_names,
     load_recommendations,
+    recommendations_stamp,
     run_recommendations,
+    segment_best_sellers,
+    similar_products,
     write_recommendations,
 )
 
@@ -114,3 +121,78 @@ def test_errors_are_json_and_typed(demo_ws: Workspace, tmp_path: Path, capsys) -
     )
     with pytest.raises(NotEnoughData, match="no product ids"):
         run_recommendations(ws, "empty")
+
+
+def _buyer_segments(ws: Workspace) -> pl.DataFrame:
+    """Segment 0 "Buyers": every customer who ever bought; 1 "Browsers": those who never did."""
+    events = ws.events("demo").collect()
+    buyers = events.filter(pl.col("event_type") == "purchase")["user_id"].unique()
+    users = events.select("user_id").unique()
+    bought = pl.col("user_id").is_in(buyers.implode())
+    return users.with_columns(
+        pl.when(bought).then(0).otherwise(1).alias("segment"),
+        pl.when(bought).then(pl.lit("Buyers")).otherwise(pl.lit("Browsers")).alias("segment_name"),
+    )
+
+
+def test_segment_best_sellers_and_the_segments_without(demo_ws: Workspace) -> None:
+    """Best sellers are the share of a segment's customers who bought the item in the recent
+    window; a segment nobody in which bought is named, not silently left out."""
+    segments = _buyer_segments(demo_ws)
+    demo_ws.write_frame("demo", SEGMENTS, segments)
+    result = ensure_recommendations(demo_ws, "demo", RecommendSpec(k=5, sequential=False))
+    names = item_names(demo_ws, "demo")
+    best = segment_best_sellers(demo_ws, "demo", names)
+    assert best is not None and best.without == ("Browsers",)
+    assert set(best.table["segment_label"]) == {"Buyers"}
+    window = result.report["best_seller_window_days"]
+    assert best.window_days == window
+    # the top item's buyers, counted straight from the events over the same window
+    top = best.table.row(0, named=True)
+    start = datetime.fromisoformat(result.report["cutoff"]) - timedelta(days=window)
+    recent = demo_ws.events("demo").filter(
+        (pl.col("event_type") == "purchase")
+        & (pl.col("event_time") >= start)
+        & (pl.col("item_id") == top["item_id"])
+    )
+    n = recent.select(pl.col("user_id").n_unique()).collect().item()
+    size = segments.filter(pl.col("segment") == 0).height
+    assert top["rank"] == 1 and top["buyers"] == n
+    assert top["score"] == pytest.approx(n / size)
+    assert top["name"] == names.filter(pl.col("item_id") == top["item_id"])["name"][0]
+    similar = similar_products(demo_ws, "demo", names)
+    assert similar is not None and similar["name"].null_count() == 0
+
+
+def test_a_second_list_reuses_the_stored_run(
+    demo_ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same spec, data and segments: the stored lists come back without a refit, so every list
+    can be exported from one run; another spec runs again."""
+    import models.recommend.service as service
+
+    spec = RecommendSpec(k=5, sequential=False)
+    first = ensure_recommendations(demo_ws, "demo", spec)
+    runs: list[RecommendSpec] = []
+    monkeypatch.setattr(service, "run_recommendations", lambda ws, d, s, p: runs.append(s))
+    again = ensure_recommendations(demo_ws, "demo", spec)
+    assert runs == [] and again.stamp == first.stamp != ""
+    assert again.recs.sort("user_id", "list", "rank").equals(
+        first.recs.sort("user_id", "list", "rank")
+    )
+    rows = {name: write_recommendations(again, tmp_path / f"{name}.csv", name) for name in LISTS}
+    assert rows["combined"] == first.recs.filter(pl.col("list") == "combined").height
+    ensure_recommendations(demo_ws, "demo", RecommendSpec(k=3, sequential=False))
+    assert runs == [RecommendSpec(k=3, sequential=False)]
+    with pytest.raises(SpecError):
+        ensure_recommendations(demo_ws, "demo", RecommendSpec(k=0))
+
+
+def test_page_reads_before_any_run(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    load_demo(ws, users=60, seed=2)
+    names = item_names(ws, "demo")
+    assert load_recommendations(ws, "demo") is None
+    assert recommendations_stamp(ws, "demo") is None
+    assert similar_products(ws, "demo", names) is None
+    assert segment_best_sellers(ws, "demo", names) is None
