@@ -102,8 +102,6 @@ _INGEST_TABLES = frozenset(
     {EVENTS, REJECTS, USERS, ITEMS, ANONYMOUS_EVENTS, EXPOSURES}
     | {side_rejects(t) for t in SIDE_TABLES}
 )
-# catalog record kinds that hold results derived from the data (kept, marked stale, on append)
-_DERIVED_RECORDS = ("run", "model", "audience", "campaign", "export")
 _STALE = "stale"
 _REJECTS_SCHEMA = {"line": pl.Int64(), "reason": pl.String(), "raw": pl.String()}
 
@@ -324,14 +322,41 @@ def _save_grown(
 ) -> None:
     """Store the grown tables in one operation that keeps every derived artifact and record,
     and mark those stale with what changed."""
-    derived = [a for a in ws.list_artifacts(info.name) if a not in _INGEST_TABLES]
-    records = [r for kind in _DERIVED_RECORDS for r in ws.list_records(kind, info.name)]
+    derived, records = _derived(ws.catalog_manifest(info.name))
     with ws.operation(info.name, "append") as op:
         paths = [ws.write_frame(info.name, t, frames[t]) for t in sorted(frames)]
         fingerprint = _fingerprint(info.fingerprint, paths)
         op.info = replace(info, fingerprint=fingerprint, report=report)
         if derived or records:
-            ws.put_record(_STALE, info.name, "data", _stale_payload(appended, derived, records))
+            payload = {
+                "changed_at": datetime.now(UTC).isoformat(),
+                "version": op.version,
+                "what": (
+                    f"{appended.rows_added:,} rows and {appended.new_users:,} new customers were "
+                    f"added from {Path(appended.source).name}"
+                ),
+                "artifacts": sorted(derived),
+                "records": sorted(records),
+            }
+            ws.put_record(_STALE, info.name, "data", payload)
+
+
+def _derived(
+    manifest: dict[str, Any], *, version: int | None = None, before: datetime | None = None
+) -> tuple[dict[str, int], dict[str, datetime]]:
+    """The derived artifacts (name -> version) and records ('kind:key' -> time) of a dataset's
+    catalog manifest; with ``version`` / ``before``, only those written earlier."""
+    artifacts = {
+        str(a["name"]): int(a["version"])
+        for a in manifest["artifacts"]
+        if a["name"] not in _INGEST_TABLES and (version is None or int(a["version"]) < version)
+    }
+    records = {}
+    for r in manifest["records"]:
+        made = datetime.fromisoformat(str(r["created_at"]))
+        if r["kind"] != _STALE and (before is None or made < before):
+            records[f"{r['kind']}:{r['key']}"] = made
+    return artifacts, records
 
 
 def _fingerprint(old: str, paths: list[Path]) -> str:
@@ -341,18 +366,6 @@ def _fingerprint(old: str, paths: list[Path]) -> str:
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
-
-
-def _stale_payload(appended: AppendResult, derived: list[str], records: list[Any]) -> dict:
-    return {
-        "changed_at": datetime.now(UTC).isoformat(),
-        "what": (
-            f"{appended.rows_added:,} rows and {appended.new_users:,} new customers were added "
-            f"from {Path(appended.source).name}"
-        ),
-        "artifacts": sorted(derived),
-        "records": sorted({f"{r.kind}:{r.key}" for r in records}),
-    }
 
 
 @dataclass(frozen=True)
@@ -366,12 +379,21 @@ class StaleNotice:
 
 
 def stale_notice(ws: Workspace, dataset: str) -> StaleNotice | None:
-    """Why the dataset's derived results are stale (``None`` when nothing was appended since)."""
+    """Which derived results predate the data's last growth, and what changed (``None`` when
+    nothing was appended since, or every result has been made again)."""
     record = ws.get_record(_STALE, dataset, "data")
     if record is None:
         return None
     p = record.payload
-    return StaleNotice(p["changed_at"], p["what"], tuple(p["artifacts"]), tuple(p["records"]))
+    changed = datetime.fromisoformat(p["changed_at"])
+    artifacts, records = _derived(
+        ws.catalog_manifest(dataset), version=int(p["version"]), before=changed
+    )
+    stale_artifacts = tuple(sorted(set(artifacts) & set(p["artifacts"])))
+    stale_records = tuple(sorted(set(records) & set(p["records"])))
+    if not stale_artifacts and not stale_records:
+        return None
+    return StaleNotice(p["changed_at"], p["what"], stale_artifacts, stale_records)
 
 
 # --- side tables --------------------------------------------------------------------------------

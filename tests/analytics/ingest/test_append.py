@@ -99,6 +99,11 @@ def test_derived_results_are_kept_and_marked_stale(
     assert notice is not None and notice.artifacts == (SEGMENTS,)
     assert notice.records == ("run:segments",)
     assert notice.what.startswith("120 rows and") and "second.csv" in notice.what
+    workspace.write_frame("shop", SEGMENTS, segments)  # segments made again on the new data
+    notice = stale_notice(workspace, "shop")
+    assert notice is not None and (notice.artifacts, notice.records) == ((), ("run:segments",))
+    workspace.put_record("run", "shop", "segments", {"k": 5})
+    assert stale_notice(workspace, "shop") is None  # everything made again: nothing stale
 
 
 def test_append_errors(workspace: Workspace, files: dict[str, Path], tmp_path: Path) -> None:
