@@ -90,7 +90,8 @@ def segment_map_chart(df: pl.DataFrame, colour: ColourChoice) -> go.Figure:
         marker: dict[str, Any] = {"color": values, "colorbar": {}}
         if colour.scale == "log":
             marker = _log_marker(values)
-        marker["colorbar"]["title"] = {"text": chart_text(colour.label[:24])}
+        # upright along the bar: a long plain-words name neither cut off nor under the toolbar
+        marker["colorbar"]["title"] = {"text": chart_text(colour.label), "side": "right"}
         fig.add_trace(
             go.Scattergl(
                 x=df["x"], y=df["y"], mode="markers", name=chart_text(colour.label),

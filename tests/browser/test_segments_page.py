@@ -31,3 +31,10 @@ def test_segments_page_draws_the_map_and_cards(page: Any, app_server: AppServer)
     k = record.payload["k"]
     assert page.get_by_text("Revenue per customer").count() == k  # one card per segment
     save_screenshot(page, "segments")
+    # colour by spend: a log scale with ticks in money, under a plain-words name
+    page.get_by_test_id("stSelectbox").filter(has_text="Colour the map by").click()
+    page.get_by_role("option", name="Total spend, net of refunds").click()
+    wait_for_app(page, timeout_ms=120_000)
+    chart.locator(".colorbar").first.wait_for(timeout=60_000)
+    assert page.get_by_test_id("stException").count() == 0
+    save_screenshot(page, "segments_by_spend")
