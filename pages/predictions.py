@@ -66,7 +66,13 @@ with quality:
     )
 with drivers:
     a, b = st.columns(2)
-    a.plotly_chart(importance_chart(card), width="stretch")
+    if not card["importance"]:
+        a.caption(
+            f"{TARGET_WORDS[target]} comes from the repeat-buying model: how often and how "
+            "recently each customer bought, and what they spend per purchase day."
+        )
+    else:
+        a.plotly_chart(importance_chart(card), width="stretch")
     if report.beeswarm.height:
         b.plotly_chart(beeswarm_chart(report.beeswarm), width="stretch")
     cols = st.columns(max(len(card["dependence"]), 1))

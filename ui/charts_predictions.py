@@ -33,6 +33,7 @@ TARGET_WORDS = {
     "churn": "Churn risk",
     "revenue": "Future revenue",
     "next_category": "Next category",
+    "clv": "Lifetime value",
 }
 
 
@@ -168,6 +169,14 @@ def show_card(card: dict[str, Any]) -> None:
         noted_metric(cols[2], "Typical error", f"{m['mae']:,.2f}", f"total bias {m['bias']:+.0%}")
     noted_metric(cols[3], "Trained on", card["device"], f"{card['seconds']:.0f} s")
     cols[4].metric("Horizon", f"{card['horizon_days']} days")
+    if "coverage" in m:
+        st.caption(
+            f"Checked on the {m['horizon_days_checked']} days after "
+            f"{_day(card['window']['eval_cutoff'])}: "
+            f"predicted total {m['predicted_total']:,.0f} against {m['actual_total']:,.0f} actual "
+            f"({m['bias']:+.1%}; 90%: {m['bias_ci'][0]:+.1%} to {m['bias_ci'][1]:+.1%}); "
+            f"{m['coverage']:.0%} of customers spent within their 80% range."
+        )
     for note in m.get("notes", []):
         st.warning(note)
     w = card["window"]
@@ -201,8 +210,10 @@ def show_customer(view: CustomerView, labels: dict[str, str]) -> None:
     for s in view.scores:
         word = TARGET_WORDS[s["target"]]
         value = (f"{s['category']} ({s['score']:.0%})" if s["target"] == "next_category"
-                 else f"{s['score']:,.2f}" if s["target"] == "revenue"
+                 else f"{s['score']:,.2f}" if s["target"] in ("revenue", "clv")
                  else f"{s['score_100']} / 100")  # fmt: skip
+        if "lower" in s and "upper" in s:
+            value += f" (80% range {s['lower']:,.2f} to {s['upper']:,.2f})"
         st.markdown(f"**{word}: {value}** — percentile {s['percentile']:.0f}")
         for text in s["reasons"]:
             st.markdown(f"- {text}")

@@ -13,6 +13,7 @@ Definitions (the product's defaults, adapted to the data's cadence by ``choose_h
   next 28 days.
 * next_category: users active in the last 28 days who buy in the next 7 days; the category of
   their first purchase in the horizon.
+* clv (lifetime value): as revenue, over a 365-day horizon; checked on past buyers only.
 
 For transaction-only data (order lines, no browsing), activity means a purchase, every past buyer
 is in the purchase and revenue populations (customers are dormant between orders by nature), and
@@ -42,13 +43,14 @@ __all__ = [
     "split_cutoffs",
 ]
 
-TARGETS = ("purchase", "churn", "revenue", "next_category")
+TARGETS = ("purchase", "churn", "revenue", "next_category", "clv")
 CLASSIFICATION = ("purchase", "churn")
 _DEFAULTS = {  # target: (horizon days, active window days)
     "purchase": (7, 28),
     "churn": (7, 7),
     "revenue": (28, 28),
     "next_category": (7, 28),
+    "clv": (365, 365),
 }
 _NICE_DAYS = (1, 2, 3, 7, 14, 28, 56, 91, 182, 365)
 _BUY = EventType.PURCHASE.value
@@ -240,7 +242,7 @@ def _population(lf: pl.LazyFrame, spec: LabelSpec) -> pl.LazyFrame:
 def build_labels(events: pl.LazyFrame | pl.DataFrame, spec: LabelSpec) -> pl.DataFrame:
     """``user_id, label`` for the population at ``spec.cutoff``, sorted by user.
 
-    ``label`` is Int8 (purchase, churn), Float64 (revenue) or String (next_category).
+    ``label`` is Int8 (purchase, churn), Float64 (revenue, clv) or String (next_category).
     """
     _check_target(spec.target)
     cutoff = to_utc(spec.cutoff)
@@ -261,7 +263,7 @@ def build_labels(events: pl.LazyFrame | pl.DataFrame, spec: LabelSpec) -> pl.Dat
         out = pop.join(seen, on=USER_ID, how="left").select(
             USER_ID, pl.col("seen").is_null().cast(pl.Int8).alias("label")
         )
-    elif spec.target == "revenue":
+    elif spec.target in ("revenue", "clv"):
         sign = pl.when(kind == _REFUND).then(-1.0).when(kind == _BUY).then(1.0).otherwise(0.0)
         spend = future.group_by(USER_ID).agg(
             (sign * pl.col(REVENUE).cast(pl.Float64).abs().fill_null(0.0)).sum().alias("label")

@@ -1,8 +1,9 @@
 """Prediction: train a predictor on a time split, explain it, persist scores and the model card.
 
-Artifacts written for a dataset (target in purchase, churn, revenue, next_category):
+Artifacts written for a dataset (target in purchase, churn, revenue, next_category, clv):
 
-* ``scores_<target>``: ``user_id, score, score_100, percentile`` (+ ``lower, upper`` for revenue,
+* ``scores_<target>``: ``user_id, score, score_100, percentile`` (+ ``lower, upper`` for revenue
+  and clv,
   ``category`` for next_category, ``expected_purchases`` for purchase; ``clv_365`` for revenue
   where the data spans a year) for every user seen on or before the scoring cutoff;
 * ``reasons_<target>``: ``user_id, rank, feature, value, points, text`` (top 3 per user);
@@ -38,6 +39,9 @@ from analytics.core.timing import Stopwatch
 from analytics.core.workspace import Workspace
 from analytics.features.labels import TARGETS
 from analytics.features.user_features import FeatureSpec, default_cutoff, feature_labels, to_utc
+from models.predict.baselines import repeat_summary
+from models.predict.clv import CLVModel
+from models.predict.clv_training import clv_reasons, fit_clv
 from models.predict.explain import (
     beeswarm_frame,
     dependence_frame,
@@ -109,7 +113,7 @@ def _scores_frame(run: SplitRun) -> pl.DataFrame:
     """Scores with 0–100 and percentile (100 = highest score) columns."""
     s = run.scores
     pct = (pl.col("score").rank("average") / pl.len() * 100).round(1)
-    if run.target == "revenue":
+    if run.target in ("revenue", "clv"):
         return s.with_columns(score_100=pct.round(0).cast(pl.Int64), percentile=pct)
     return s.with_columns(score_100=(pl.col("score") * 100).round(0).cast(pl.Int64), percentile=pct)
 
@@ -117,6 +121,8 @@ def _scores_frame(run: SplitRun) -> pl.DataFrame:
 def _explain(run: SplitRun) -> tuple[pl.DataFrame, dict[str, Any], pl.DataFrame]:
     """(reasons for every user, card parts: importance + dependence, beeswarm sample)."""
     model = run.model
+    if isinstance(model, CLVModel):  # no trees to explain: the history the value rests on
+        return clv_reasons(run), {"importance": [], "dependence": {}}, pl.DataFrame()
     X = run.score_features.select(run.feature_names).to_numpy().astype(np.float64)
     if isinstance(model, GBMCategory):
         chosen = np.argmax(model.predict_proba(X), axis=1)
@@ -159,7 +165,7 @@ def _card(run: SplitRun, model_id: str, seconds: float, explain_seconds: float) 
         "model_id": model_id,
         "target": run.target,
         "kind": "predictor",
-        "algorithm": "LightGBM",
+        "algorithm": "BG/NBD × Gamma-Gamma" if run.target == "clv" else "LightGBM",
         "winner": run.winner,
         "comparison": run.comparison,
         "metrics": run.metrics,
@@ -187,7 +193,7 @@ def _card(run: SplitRun, model_id: str, seconds: float, explain_seconds: float) 
         card["calibration"] = calibration_curve(y, s).to_dict(as_series=False)
         card["gains"] = gains_table(y, s).to_dict(as_series=False)
         card["baseline_gains"] = gains_table(y, v["baseline"].to_numpy()).to_dict(as_series=False)
-    elif run.target == "revenue":
+    elif run.target in ("revenue", "clv") and v.height:
         y, s = (v["label"].to_numpy() > 0).astype(int), v["score"].to_numpy()
         card["gains"] = gains_table(y, s).to_dict(as_series=False)
         card["baseline_gains"] = gains_table(y, v["baseline"].to_numpy()).to_dict(as_series=False)
@@ -210,7 +216,8 @@ def train_predictor(
     cutoff = None if spec.cutoff is None else to_utc(spec.cutoff)
     pspec = PredictorSpec(spec.target, cutoff, spec.horizon_days, spec.seed,
                           sequence=spec.sequence, n_estimators=spec.n_estimators)  # fmt: skip
-    run = fit_on_split(events, pspec, scaled(progress, 0.0, 0.8))
+    fit = fit_clv if spec.target == "clv" else fit_on_split
+    run = fit(events, pspec, scaled(progress, 0.0, 0.8))
     progress(0.82, "Explaining every score")
     explain_clock = Stopwatch()
     reasons, parts, beeswarm = _explain(run)
@@ -286,6 +293,12 @@ def score_with_model(ws: Workspace, model_id: str, dataset: str) -> pl.DataFrame
     model = load_predictor(data)
     events = ws.events(dataset)
     cutoff = default_cutoff(events)
+    if isinstance(model, CLVModel):
+        summary = repeat_summary(events, cutoff)
+        values = model.predict(summary, float(card.get("horizon_days") or 365))
+        seen = events.select(USER_ID).unique().collect().sort(USER_ID)
+        return seen.join(values.select(USER_ID, "score", "lower", "upper"), on=USER_ID,
+                         how="left").fill_null(0.0)  # fmt: skip
     feats = model_features(events, cutoff, _feature_spec(card.get("feature_spec")),
                            int(card.get("horizon_days") or 7))  # fmt: skip
     names = model.feature_names_in_

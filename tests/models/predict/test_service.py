@@ -99,3 +99,34 @@ def test_cli_train_and_score(trained, tmp_path: Path, capsys):
     code = cli.main(["--workspace", str(ws.root), "train", "--dataset", "nope", "--target",
                      "churn"])  # fmt: skip
     assert code == 2 and "error" in json.loads(capsys.readouterr().out)
+
+
+def test_lifetime_value_is_trained_scored_looked_up_and_rescored(trained, small_demo):
+    ws, _ = trained  # a dataset of its own: the other tests expect "shop" to hold purchase only
+    ws.save_dataset("value", shape="events", source="test", mapping={}, report={},
+                    frames={"events": small_demo.events})  # fmt: skip
+    result = train_predictor(ws, "value", TrainSpec("clv", horizon_days=60))
+    scores = ws.read_frame("value", "scores_clv")
+    assert {"score", "lower", "upper", "score_100", "percentile"} <= set(scores.columns)
+    assert (scores["lower"] <= scores["upper"]).all() and (scores["score"] >= 0).all()
+    card = load_card(ws, "value", "clv")
+    assert card["algorithm"].startswith("BG/NBD") and card["horizon_days"] == 60
+    assert "coverage" in card["metrics"] or "skipped" in card["metrics"]
+    buyer = scores.filter(pl.col("score") > 0)["user_id"][0]
+    view = customer_view(ws, "value", buyer)
+    clv = next(s for s in view.scores if s["target"] == "clv")
+    assert clv["reasons"][0].startswith("Purchase days so far")
+    again = score_with_model(ws, result.model_id, "value")
+    joined = again.join(scores, on="user_id", suffix="_stored")
+    assert (joined["score"] - joined["score_stored"]).abs().max() < 1e-6
+    assert "clv" in trained_targets(ws, "value")
+
+
+def test_model_report_holds_what_the_page_draws(trained):
+    from models.predict.service import model_report
+
+    ws, _ = trained
+    assert model_report(ws, "shop", "churn") is None
+    report = model_report(ws, "shop", "purchase")
+    assert report is not None and report.example_user and report.beeswarm.height
+    assert report.labels["days_since_last_event"]
