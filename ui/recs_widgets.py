@@ -177,12 +177,12 @@ def show_segment_top_items(ws: Workspace, dataset: str) -> None:
                 column_config={
                     "rank": st.column_config.NumberColumn("#", width=40),
                     "name": "Product",
-                    "score": st.column_config.ProgressColumn(
+                    # a number, not a bar: shares are a few percent, and a bar in a third
+                    # of the page left no room for its figure
+                    "score": st.column_config.NumberColumn(
                         "Bought by",
                         help=f"Share of the segment's customers who bought it {when}",
                         format="percent",
-                        min_value=0.0,
-                        max_value=1.0,
                     ),
                 },
             )
