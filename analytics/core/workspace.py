@@ -39,7 +39,7 @@ import duckdb
 import polars as pl
 
 from analytics.core.catalog import CATALOG_FILE, ensure_schema, open_catalog
-from analytics.core.errors import CatalogDamaged, DatasetNotFound, SpecError
+from analytics.core.errors import CatalogDamaged, DatasetNotFound, DiskFull, SpecError
 from analytics.core.files import atomic_write, disk_full_as_error, fsync_dir
 from analytics.core.locks import dataset_lock
 from analytics.core.manifest import (
@@ -226,7 +226,7 @@ class Workspace:
             keep = {Path(a["path"]).parts[2] for a in manifest["artifacts"] if a["path"]}
         # Committed: from here on a failure must not remove the new version. A manifest left
         # behind (disk full) is found and rewritten by doctor().
-        with contextlib.suppress(OSError, CatalogDamaged):
+        with contextlib.suppress(OSError, DiskFull, CatalogDamaged):
             write_manifest(self.dataset_dir(op.dataset), manifest)
             self._prune(op.dataset, keep)
 

@@ -173,3 +173,24 @@ def test_older_catalog_without_versions_still_opens(tmp_path: Path) -> None:
     ws.write_json("old", "profile", {"k": 1})  # the first versioned write keeps the old file
     assert ws.read_frame("old", "events")["user_id"].to_list() == ["a"]
     assert ws.dataset("old").version == 2
+
+
+def test_full_disk_after_the_commit_keeps_the_new_version(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import analytics.core.workspace as module
+    from analytics.datasets.service import doctor
+
+    _ingest(workspace, 1)
+
+    def no_space(*args: object) -> None:
+        raise DiskFull("The disk is full")
+
+    monkeypatch.setattr(module, "write_manifest", no_space)
+    workspace.write_json("shop", "segment_profiles", {"k": 2})  # committed: no error
+    monkeypatch.undo()
+    assert workspace.read_json("shop", "segment_profiles") == {"k": 2}
+    assert doctor(workspace).problems == (
+        "shop: the manifest does not match the catalog; it is rewritten.",
+    )
+    assert doctor(workspace, repair=True).repaired and doctor(workspace).ok
