@@ -103,7 +103,7 @@ def _filter_widgets(inputs: AudienceInputs, key: str) -> list[AttributeFilter]:
     if column == "(none)":
         return []
     values = users[column].drop_nulls().unique().sort().to_list()
-    chosen = st.multiselect(f"{column} is one of", values, key=_k(key, "filter_values"))
+    chosen = st.multiselect(f"{column} is one of", values, key=_k(key, "filter_values"), wrap=True)
     return [AttributeFilter(column, "in", chosen)] if chosen else []
 
 
@@ -126,17 +126,18 @@ def _rule_widgets(inputs: AudienceInputs, t: AudienceSpec, key: str) -> Audience
     segments = st.multiselect(
         "Segments", sorted(seg_names), [s for s in t.segments if s in seg_names],
         format_func=lambda s: seg_names[s], key=_k(key, "segments"), disabled=not seg_names,
+        wrap=True,  # in a column the chips would scroll in one row, cutting off the first
     )  # fmt: skip
     groups = [] if inputs.rfm is None else sorted(inputs.rfm["rfm_group"].unique().drop_nulls())
     rfm = st.multiselect(
         "RFM groups", groups, [g for g in t.rfm_groups if g in groups], key=_k(key, "rfm"),
-        disabled=not groups,
+        disabled=not groups, wrap=True,
     )  # fmt: skip
     lists = sorted(inputs.audiences)
     kinds = inputs.audience_kinds
     saved = st.multiselect(
         "In saved audiences", lists, [a for a in t.audiences if a in lists],
-        format_func=lambda a: f"{a} ({kinds.get(a, 'fixed')})", key=_k(key, "lists"),
+        format_func=lambda a: f"{a} ({kinds.get(a, 'fixed')})", key=_k(key, "lists"), wrap=True,
     )  # fmt: skip
     bands = _band_widgets(inputs, t, key)
     filters = _filter_widgets(inputs, key)
@@ -145,7 +146,7 @@ def _rule_widgets(inputs: AudienceInputs, t: AudienceSpec, key: str) -> Audience
         t.exclude_purchased_within_days or 0, key=_k(key, "recent_days"),
     )  # fmt: skip
     running = st.multiselect(
-        "Leave out running campaigns", sorted(inputs.campaigns), key=_k(key, "running")
+        "Leave out running campaigns", sorted(inputs.campaigns), key=_k(key, "running"), wrap=True
     )
     consent = st.checkbox(
         "Only customers who opted in to e-mail", t.exclude_no_consent, key=_k(key, "consent")

@@ -19,6 +19,7 @@ takes well under a second after one sort.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -275,11 +276,13 @@ def depth_curve(
     """Profit by how deep into the ranked list the campaign goes, with intervals and budget.
 
     Columns: ``depth`` (share of audience), ``contacts``, each metric with ``_lower``/``_upper``,
-    ``within_budget``, ``best`` (True on the most profitable cut within the budget).
+    ``within_budget``, ``best`` (True on the most profitable cut within the budget: the very cut
+    ``simulate_campaign`` contacts when told to go as deep as pays best, so both agree).
     """
     order = rank_users(frame, spec.strategy, seed=spec.seed)
     sums = _cumulative(frame, order, effect)
-    n = _cuts(frame.height, points)
+    best_n = _choose_cut(frame, dataclasses.replace(spec, depth_pct=None), sums, effect)
+    n = np.union1d(_cuts(frame.height, points), [best_n])
     coef = effect.draw(max(min(spec.draws, 400), 2), np.random.default_rng(spec.seed))
     out = _draw_outcomes(sums, n, coef, _economics(spec), spec.seed + 1)
     cols: dict[str, Any] = {"depth": n / max(frame.height, 1), "contacts": n}
@@ -292,8 +295,6 @@ def depth_curve(
             "within_budget"
         )
     )
-    best = curve.filter(pl.col("within_budget"))["profit"].arg_max()
-    best_n = curve.filter(pl.col("within_budget"))["contacts"][best or 0]
     return curve.with_columns((pl.col("contacts") == best_n).alias("best"))
 
 

@@ -48,6 +48,11 @@ def test_audience_numbers_uplift_card_and_full_flow(ws: Workspace) -> None:
     qini = next(m for m in at.metric if m.label == "Qini, treatment")
     # the learner is named in words, not by its identifier
     assert any(qini.delta.startswith(f"learner: {w} (") for w in LEARNER_WORDS), qini.delta
+    # the retrain form says which arm is the control and lets the user pick another
+    control = next(b for b in at.selectbox if b.label.startswith("Control group (who was not"))
+    assert control.value == "control" and control.options == ["control", "treatment"]
+    # the picker's chips wrap instead of scrolling in one row (the first one was cut off)
+    assert next(m for m in at.multiselect if m.label == "Segments").proto.wrap
     # a rule narrows the live count
     next(n for n in at.number_input if n.label.startswith("Leave out who bought")).set_value(
         30

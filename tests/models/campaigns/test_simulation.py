@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import polars as pl
 import pytest
@@ -77,6 +79,24 @@ def test_best_cut_and_budget_cap() -> None:
     curve = depth_curve(frame3(), spec, CERTAIN)
     assert curve.filter(pl.col("best"))["contacts"].to_list() == [1]
     assert curve["contacts"].to_list() == [0, 1, 2, 3]
+
+
+def test_the_best_cut_on_the_curve_is_the_cut_the_campaign_contacts() -> None:
+    # 1,000 users, uplift falling from 0.30 to -0.10: the best cut lies between two grid points
+    rng = np.random.default_rng(3)
+    u = np.linspace(0.30, -0.10, 1000)
+    frame = pl.DataFrame({
+        "user_id": [f"u{i}" for i in range(1000)], "p0": rng.uniform(0.05, 0.2, 1000),
+        "uplift_raw": u, "uplift": u, "value": np.full(1000, 30.0),
+    })  # fmt: skip
+    spec = CampaignSpec(offer=Offer(discount_pct=5, cost_per_contact=2.0), draws=50)
+    sim = simulate_campaign(frame, spec, CERTAIN)
+    curve = depth_curve(frame, spec, CERTAIN, points=11)
+    assert curve.filter(pl.col("best"))["contacts"].to_list() == [sim.contacts]
+    assert sim.contacts % 100 != 0  # off the grid of 11 points: added to the curve
+    # a fixed depth still shows where the best cut would be
+    fixed = depth_curve(frame, dataclasses.replace(spec, depth_pct=50), CERTAIN, points=11)
+    assert fixed.filter(pl.col("best"))["contacts"].to_list() == [sim.contacts]
 
 
 def test_strategies_rank_differently() -> None:
