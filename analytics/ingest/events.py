@@ -48,6 +48,7 @@ from analytics.ingest.parsing import (
     REASON,
     event_types,
     extra_name,
+    fields_checks,
     first_reason,
     id_expr,
     number_expr,
@@ -55,7 +56,7 @@ from analytics.ingest.parsing import (
     raw_text,
     top_level,
 )
-from analytics.ingest.readers import EXTRA, LINE, WHITESPACE, Sniff, Source
+from analytics.ingest.readers import LINE, WHITESPACE, Sniff, Source
 from analytics.ingest.report import IngestResult, events_report
 from analytics.ingest.times import (
     TIME_OF_DAY,
@@ -77,13 +78,7 @@ def ingest_events(
     source: Source, spec: IngestSpec, sniff: Sniff, progress: Progress
 ) -> IngestResult:
     clock, laps = Stopwatch(), {}
-    plan = EventPlan(source, spec, sniff)
-    try:
-        good, bad = plan.collect()
-    except TypedScanFailed:
-        assert source.plain is not None  # some value did not parse: read it all as text
-        plan = EventPlan(source.plain(), spec, sniff)
-        good, bad = plan.collect()
+    plan, good, bad = _scan(source, spec, sniff)
     laps["read_parse"] = round(clock.lap(), 3)
     progress(0.7, "Checking rows")
     good, bad, time_warnings = plan.settle_dates(good, bad)
@@ -121,6 +116,27 @@ def ingest_events(
         report=report,
         anonymous=anonymous,
     )
+
+
+def _scan(
+    source: Source, spec: IngestSpec, sniff: Sniff
+) -> tuple[EventPlan, pl.DataFrame, pl.DataFrame]:
+    """The event plan run over the file: typed if it can, as text if a value did not parse,
+    and once more rejecting rows with too few fields if the file has any."""
+    plan = EventPlan(source, spec, sniff)
+    try:
+        good, bad, maybe_short = plan.collect()
+    except TypedScanFailed:
+        assert source.plain is not None  # some value did not parse: read it all as text
+        source = source.plain()
+        plan = EventPlan(source, spec, sniff)
+        good, bad, maybe_short = plan.collect()
+    if maybe_short and source.short_lines is not None:
+        short = source.short_lines()
+        if short.len():
+            plan = EventPlan(source, spec, sniff, short)
+            good, bad, _ = plan.collect()
+    return plan, good, bad
 
 
 _PLAIN_NUMBER = r"^-?\d+(\.\d+)?$"
@@ -175,8 +191,11 @@ def _fill_unmapped(good: pl.DataFrame, unmapped: list[str]) -> pl.DataFrame:
 class EventPlan:
     """The lazy plan turning raw source columns into canonical events plus a reject reason."""
 
-    def __init__(self, source: Source, spec: IngestSpec, sniff: Sniff) -> None:
+    def __init__(
+        self, source: Source, spec: IngestSpec, sniff: Sniff, short: pl.Series | None = None
+    ) -> None:
         self.source, self.spec, self.sniff = source, spec, sniff
+        self.short = short  # physical lines with too few fields (see ``Source.short_lines``)
         self.m = spec.mapping
         self.warnings: list[str] = []
         self.time_format = self._time_format()
@@ -416,10 +435,7 @@ class EventPlan:
     ) -> list[tuple[str, pl.Expr]]:
         """(reason, failed) pairs in the order they are tried; a row gets the first failure."""
         cols = self.sniff.columns
-        checks: list[tuple[str, pl.Expr]] = []
-        if self.source.extra:
-            checks.append(("wrong number of fields", pl.col(EXTRA).is_not_null()))
-        checks.append(("empty line", pl.all_horizontal(pl.col(c).is_null() for c in cols)))
+        checks = fields_checks(self.source, cols, self.short)
         parsed = when if alt_time is None else pl.coalesce(when, alt_time)
         checks.append(("missing time", self._raw(EVENT_TIME).is_null()))
         checks.append(("unreadable time", parsed.is_null()))
@@ -432,14 +448,21 @@ class EventPlan:
             raw = self._raw(canonical)
             if self.spec.shape == Shape.TRANSACTIONS:
                 checks.append((f"missing {word}", raw.is_null()))
-            checks.append((f"unreadable {word}", raw.is_not_null() & parsed_num.is_null()))
+            unreadable = parsed_num.is_null() | ~parsed_num.is_finite()  # NaN and inf too
+            checks.append((f"unreadable {word}", raw.is_not_null() & unreadable))
         return checks
 
-    def collect(self) -> tuple[pl.DataFrame, pl.DataFrame]:
-        """Run the plan once: accepted rows, and rejected (or date-suspect) rows with raw text."""
+    def collect(self) -> tuple[pl.DataFrame, pl.DataFrame, bool]:
+        """Run the plan once: accepted rows, rejected (or date-suspect) rows with raw text, and
+        whether some row may have had too few fields (its last column empty)."""
         scan = self.frames()
+        frames = [scan.good, scan.bad]
+        last = self.sniff.columns[-1]
+        check_short = self.short is None and self.source.short_lines is not None
+        if check_short:
+            frames.append(self.source.lazy.select(pl.col(last).is_null().any()))
         try:
-            good_df, bad_df = pl.collect_all([scan.good, scan.bad], engine="streaming")
+            good_df, bad_df, *flag = pl.collect_all(frames, engine="streaming")
         except pl.exceptions.PolarsError as err:
             if self.source.typed:
                 raise TypedScanFailed from err
@@ -447,7 +470,7 @@ class EventPlan:
         good_df = scan.derive(good_df)
         if scan.unmapped:
             good_df = _fill_unmapped(good_df, scan.unmapped)
-        return good_df, bad_df
+        return good_df, bad_df, bool(flag and flag[0].item())
 
     def settle_dates(
         self, good: pl.DataFrame, bad: pl.DataFrame

@@ -13,7 +13,7 @@ from analytics.core.schema import (
     ITEM_NAME,
     EventType,
 )
-from analytics.ingest.readers import EXTRA, Sniff, Source
+from analytics.ingest.readers import EXTRA, LINE, Sniff, Source
 
 REASON = "__reason"  # the first failed check of a row
 
@@ -124,6 +124,31 @@ def event_types(values: pl.Series, sample: pl.Series) -> pl.Series:
     return types
 
 
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # control characters; tab, LF and CR are text
+
+
+def fields_checks(
+    source: Source, columns: list[str], short: pl.Series | None = None
+) -> list[tuple[str, pl.Expr]]:
+    """The checks every row of a table takes first: the number of fields (too many: the
+    ``EXTRA`` column; too few: a line in ``short``), control characters inside a text field
+    (a NUL in an id would make a new customer), and a line with nothing in it."""
+    checks: list[tuple[str, pl.Expr]] = []
+    wrong = pl.col(EXTRA).is_not_null() if source.extra else None
+    if short is not None and short.len():
+        few = pl.col(LINE).is_in(short.implode())
+        wrong = few if wrong is None else wrong | few
+    if wrong is not None:
+        checks.append(("wrong number of fields", wrong))
+    if source.text:
+        texts = [c for c in columns if c not in source.typed]
+        if texts:
+            control = pl.any_horizontal(pl.col(c).str.contains(_CONTROL) for c in texts)
+            checks.append(("control character in a field", control.fill_null(False)))
+    checks.append(("empty line", pl.all_horizontal(pl.col(c).is_null() for c in columns)))
+    return checks
+
+
 def first_reason(checks: list[tuple[str, pl.Expr]]) -> pl.Expr:
     """The reason of the first failing check of a row, or null when every check passes."""
     reason = pl.lit(None, pl.String)
@@ -138,9 +163,13 @@ def raw_text(source: Source, reason: pl.Expr) -> pl.Expr:
         [pl.col(c).cast(pl.String).fill_null("") for c in source.raw_columns],
         separator=source.raw_separator,
     )
+    short = reason == "wrong number of fields"  # too few fields: no trailing separators
     if source.extra and source.raw_columns[0] != "__raw_text":
         surplus = pl.concat_str([raw, pl.col(EXTRA)], separator=source.raw_separator)
+        short = short & pl.col(EXTRA).is_null()
         raw = pl.when(pl.col(EXTRA).is_not_null()).then(surplus).otherwise(raw)
+    if source.short_lines is not None:
+        raw = pl.when(short).then(raw.str.strip_chars_end(source.raw_separator)).otherwise(raw)
     return pl.when(reason == "empty line").then(pl.lit("")).otherwise(raw)
 
 

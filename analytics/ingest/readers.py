@@ -98,6 +98,9 @@ class Source:
     typed: dict[str, pl.DataType] = field(default_factory=dict)  # columns parsed while scanning
     plain: Callable[[], Source] | None = None  # the same file with every column as text
     extra: bool = False  # the ``EXTRA`` column is there (else a ragged row fails the collect)
+    # the physical lines holding fewer fields than the header (their missing fields would read
+    # as empty ones at the end); a second, cheap pass, run only when a row could be one
+    short_lines: Callable[[], pl.Series] | None = None
 
 
 # --- sniffing -----------------------------------------------------------------------------------
@@ -515,7 +518,34 @@ def _delimited_source(
         typed=dict(dtypes),
         plain=plain,
         extra=not dtypes,
+        short_lines=lambda: _short_lines(text_path, layout, len(columns)),
     )
+
+
+def _short_lines(text_path: Path, layout: TextLayout, width: int) -> pl.Series:
+    """Physical line numbers (as ``LINE`` counts them) of non-blank lines with fewer than
+    ``width`` fields. Delimiters inside quotes are not counted; a line with an odd number of
+    quotes (a field spanning lines) is not judged."""
+    lines = pl.scan_csv(
+        text_path,
+        has_header=False,
+        skip_lines=int(layout.has_header),
+        separator="\x1f",  # a control character: rows holding one are rejected anyway
+        quote_char=None,
+        schema={TEXT: pl.String},
+        truncate_ragged_lines=True,
+        encoding="utf8-lossy",
+        row_index_name=_ROW,
+    )
+    text = pl.col(TEXT)
+    outside, judged = text, pl.lit(True)
+    if layout.quoted:
+        outside = text.str.replace_all(r'"[^"]*"', "")
+        judged = text.str.count_matches('"', literal=True) % 2 == 0
+    fields = outside.str.count_matches(layout.delimiter, literal=True) + 1
+    short = text.is_not_null() & (text.str.strip_chars() != "") & judged & (fields < width)
+    line = pl.col(_ROW).cast(pl.Int64) + 1 + int(layout.has_header)
+    return lines.filter(short).select(line.alias(LINE)).collect(engine="streaming").to_series()
 
 
 def _whitespace_source(text_path: Path, layout: TextLayout, columns: list[str]) -> Source:

@@ -23,8 +23,8 @@ from analytics.core.schema import (
 )
 from analytics.ingest.detection import IngestSpec
 from analytics.ingest.mapping import MAPPABLE, map_side_table
-from analytics.ingest.parsing import REASON, first_reason, id_expr, raw_text
-from analytics.ingest.readers import EXTRA, LINE, Sniff, Source, open_source, sniff_file
+from analytics.ingest.parsing import REASON, fields_checks, first_reason, id_expr, raw_text
+from analytics.ingest.readers import LINE, Sniff, Source, open_source, sniff_file
 from analytics.ingest.report import REJECTS_SCHEMA, IngestResult, counts
 from analytics.ingest.times import infer_time_format, time_expr
 
@@ -73,10 +73,7 @@ def _table_rows(
         user = pl.int_range(1, pl.len() + 1).cast(pl.String)
     else:
         user = id_expr(pl.col(user_column), sniff.sample.get_column(user_column))
-    checks: list[tuple[str, pl.Expr]] = []
-    if source.extra:
-        checks.append(("wrong number of fields", pl.col(EXTRA).is_not_null()))
-    checks.append(("empty line", pl.all_horizontal(pl.col(c).is_null() for c in cols)))
+    checks = fields_checks(source, cols, _short(source))
     checks.append(("missing user id", user.is_null()))
     checks.append(("duplicate user id", ~user.is_first_distinct()))
     reason = first_reason(checks)
@@ -92,6 +89,11 @@ def _table_rows(
     if source.text:
         rows = rows.with_columns(_typed(rows.get_column(_attr_name(c))) for c in attrs)
     return rows, rejects.cast(REJECTS_SCHEMA)  # type: ignore[arg-type]
+
+
+def _short(source: Source) -> pl.Series | None:
+    """Lines with too few fields; tables of one row per customer are small: always looked at."""
+    return source.short_lines() if source.short_lines is not None else None
 
 
 def _attr_name(column: str) -> str:
@@ -167,9 +169,7 @@ def _exposure_rows(
         else pl.lit(path.stem.split(".")[0])
     )
     sent = pl.lit(None, TIME_DTYPE)
-    checks: list[tuple[str, pl.Expr]] = []
-    if source.extra:
-        checks.append(("wrong number of fields", pl.col(EXTRA).is_not_null()))
+    checks = fields_checks(source, sniff.columns, _short(source))
     checks += [("missing user id", user.is_null()), ("missing arm", arm.is_null())]
     if SENT_TIME in m:
         tf = infer_time_format(sniff.sample.get_column(m[SENT_TIME]))

@@ -254,12 +254,13 @@ def _epoch_format(numbers: pl.Series) -> TimeFormat | None:
     if numbers.len() == 0:
         return None
     numbers = numbers.cast(pl.Float64)
-    low, high = numbers.min(), numbers.max()
     for kind, scale in (("epoch_s", 1), ("epoch_ms", 1e3), ("epoch_us", 1e6)):
-        # 1973 .. 2096: wide enough for any shop, narrow enough not to take ids for times
-        if 1e8 * scale <= low and high <= 4e9 * scale:  # type: ignore[operator]
+        # 1973 .. 2096: wide enough for any shop, narrow enough not to take ids for times; a
+        # stray value (a shifted or damaged row) does not veto the column
+        inside = _mean(numbers.is_between(1e8 * scale, 4e9 * scale))
+        if inside >= 0.9:
             integral = bool((numbers == numbers.round()).all())
-            return TimeFormat(kind, integral=integral, source_zone="UTC")
+            return TimeFormat(kind, share=inside, integral=integral, source_zone="UTC")
     return None
 
 
