@@ -130,7 +130,8 @@ COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
     EVENT_TIME: (
         "eventtime", "timestamp", "time", "datetime", "date", "ts", "eventdate", "invoicedate",
         "orderdate", "ordertime", "purchasedate", "purchasetime", "transactiondate",
-        "transactiontime", "createdat", "bestelldatum", "datum", "时间", "日期", "时间戳", "下单时间", "交易时间",
+        "transactiontime", "createdat", "bestelldatum", "datum", "时间", "日期", "时间戳",
+        "下单时间", "交易时间",
         "行为时间", "订单时间", "购买时间", "发生时间",
     ),
     EVENT_TYPE: (
@@ -139,7 +140,8 @@ COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
     ),
     ITEM_ID: (
         "itemid", "item", "productid", "product", "sku", "skuid", "stockcode", "articleid",
-        "goodsid", "productcode", "itemcode", "asin", "artikelnummer", "artikel", "商品id", "商品", "商品编号", "物品id",
+        "goodsid", "productcode", "itemcode", "asin", "artikelnummer", "artikel", "商品id", "商品",
+        "商品编号", "物品id",
         "产品id", "产品", "货号",
     ),
     CATEGORY: (
@@ -150,7 +152,8 @@ COLUMN_SYNONYMS: dict[str, tuple[str, ...]] = {
         "quantity", "qty", "units", "unitssold", "numberofunits", "numberofitems", "numberofcds",
         "pieces", "count", "menge", "anzahl", "数量", "购买数量", "件数", "商品数量",
     ),
-    PRICE: ("price", "unitprice", "itemprice", "productprice", "preis", "单价", "价格", "商品价格", "售价"),
+    PRICE: ("price", "unitprice", "itemprice", "productprice", "preis", "单价", "价格", "商品价格",
+            "售价"),
     REVENUE: (
         "revenue", "amount", "total", "totalprice", "totalamount", "sales", "dollars",
         "dollarvalue", "ordervalue", "linetotal", "subtotal", "金额", "销售额", "总价", "总金额",
