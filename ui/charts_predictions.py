@@ -31,6 +31,7 @@ _MARGIN = margin(top=40)
 TARGET_WORDS = {
     "purchase": "Purchase probability",
     "churn": "Churn risk",
+    "buyer_churn": "Buyer churn risk",
     "revenue": "Future revenue",
     "next_category": "Next category",
     "clv": "Lifetime value",

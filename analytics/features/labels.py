@@ -9,6 +9,7 @@ Definitions (the product's defaults, adapted to the data's cadence by ``choose_h
 
 * purchase: users active in the last 28 days; 1 if they buy in the next 7 days.
 * churn: users active in the last 7 days; 1 if they do nothing in the next 7 days.
+* buyer_churn: every past buyer; 1 if they place no order in the next 90 days.
 * revenue: users active in the last 28 days; net spend (purchases − refunds, at least 0) in the
   next 28 days.
 * next_category: users active in the last 28 days who buy in the next 7 days; the category of
@@ -43,11 +44,12 @@ __all__ = [
     "split_cutoffs",
 ]
 
-TARGETS = ("purchase", "churn", "revenue", "next_category", "clv")
-CLASSIFICATION = ("purchase", "churn")
+TARGETS = ("purchase", "churn", "buyer_churn", "revenue", "next_category", "clv")
+CLASSIFICATION = ("purchase", "churn", "buyer_churn")
 _DEFAULTS = {  # target: (horizon days, active window days)
     "purchase": (7, 28),
     "churn": (7, 7),
+    "buyer_churn": (90, 90),
     "revenue": (28, 28),
     "next_category": (7, 28),
     "clv": (365, 365),
@@ -149,7 +151,10 @@ def choose_horizon(
         h = max(d for d in _NICE_DAYS if d <= limit)
         why = f"the data spans only {span} days, so the horizon is cut to {h} days"
     scale = h / default_h
-    if tx_only:
+    if target == "buyer_churn":
+        active = None
+        why += "; the population is every past buyer"
+    elif tx_only:
         active = (
             None if target in ("purchase", "revenue") else max(h, _nice(default_active * scale))
         )
@@ -231,7 +236,7 @@ def split_cutoffs(
 def _population(lf: pl.LazyFrame, spec: LabelSpec) -> pl.LazyFrame:
     kind = pl.col(EVENT_TYPE).cast(pl.String)
     hist = lf.filter(pl.col(EVENT_TIME) <= spec.cutoff)
-    if spec.purchases_only:
+    if spec.purchases_only or spec.target == "buyer_churn":
         hist = hist.filter(kind == _BUY)
     if spec.active_days is not None:
         start_day = spec.cutoff.date() - timedelta(days=spec.active_days - 1)
@@ -242,7 +247,8 @@ def _population(lf: pl.LazyFrame, spec: LabelSpec) -> pl.LazyFrame:
 def build_labels(events: pl.LazyFrame | pl.DataFrame, spec: LabelSpec) -> pl.DataFrame:
     """``user_id, label`` for the population at ``spec.cutoff``, sorted by user.
 
-    ``label`` is Int8 (purchase, churn), Float64 (revenue, clv) or String (next_category).
+    ``label`` is Int8 (purchase, churn, buyer_churn), Float64 (revenue, clv) or String
+    (next_category).
     """
     _check_target(spec.target)
     cutoff = to_utc(spec.cutoff)
@@ -256,6 +262,11 @@ def build_labels(events: pl.LazyFrame | pl.DataFrame, spec: LabelSpec) -> pl.Dat
         hit = future.filter(kind == _BUY).select(USER_ID).unique().with_columns(label=pl.lit(1))
         out = pop.join(hit, on=USER_ID, how="left").with_columns(
             pl.col("label").fill_null(0).cast(pl.Int8)
+        )
+    elif spec.target == "buyer_churn":
+        bought = future.filter(kind == _BUY).select(USER_ID).unique().with_columns(seen=pl.lit(1))
+        out = pop.join(bought, on=USER_ID, how="left").select(
+            USER_ID, pl.col("seen").is_null().cast(pl.Int8).alias("label")
         )
     elif spec.target == "churn":
         active = future.filter(kind == _BUY) if spec.purchases_only else future

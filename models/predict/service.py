@@ -1,6 +1,7 @@
 """Prediction: train a predictor on a time split, explain it, persist scores and the model card.
 
-Artifacts written for a dataset (target in purchase, churn, revenue, next_category, clv):
+Artifacts written for a dataset (target in purchase, churn, buyer_churn, revenue,
+next_category, clv):
 
 * ``scores_<target>``: ``user_id, score, score_100, percentile`` (+ ``lower, upper`` for revenue
   and clv,
@@ -188,7 +189,7 @@ def _card(run: SplitRun, model_id: str, seconds: float, explain_seconds: float) 
         "clv": run.clv,
         "trained_at": datetime.now(UTC).isoformat(),
     }
-    if run.target in ("purchase", "churn"):
+    if run.target in ("purchase", "churn", "buyer_churn"):
         y, s = v["label"].to_numpy(), v["score"].to_numpy()
         card["calibration"] = calibration_curve(y, s).to_dict(as_series=False)
         card["gains"] = gains_table(y, s).to_dict(as_series=False)

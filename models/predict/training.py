@@ -322,7 +322,10 @@ def _train_binary(lf, spec, feats, labels, names, cuts, choice, progress) -> Spl
     if spec.target == "purchase" and spec.sequence:
         progress(0.62, "Training the sequence model for comparison")
         comparison, p_sc = _sequence_check(lf, spec, cuts, tr, ev, p_ev, y_ev, feats, p_sc)
-    scores = feats["score"].select(USER_ID).with_columns(score=p_sc)
+    scores = feats["score"].select(USER_ID, "purchase_days").with_columns(score=p_sc)
+    if spec.target == "buyer_churn":  # a risk for past buyers only: others never ordered
+        scores = scores.filter(pl.col("purchase_days") > 0)
+    scores = scores.drop("purchase_days")
     if spec.target == "purchase":
         progress(0.7, "Forecasting purchase counts")
         if choice.purchases_only and feats["score"]["bgnbd_expected"].max() > 0:
@@ -575,6 +578,7 @@ def _category_auc(model: GBMCategory, X: np.ndarray, y: np.ndarray) -> dict[str,
 _TRAINERS = {
     "purchase": _train_binary,
     "churn": _train_binary,
+    "buyer_churn": _train_binary,
     "revenue": _train_revenue,
     "next_category": _train_category,
 }

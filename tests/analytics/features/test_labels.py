@@ -157,3 +157,25 @@ def test_data_start_of_an_empty_log_is_an_error():
     empty = _ev([("a", datetime(2024, 3, 1, tzinfo=UTC), "view", None, None)]).clear()
     with pytest.raises(NotEnoughData, match="no dated events"):
         data_start(empty)
+
+
+def test_buyer_churn_is_every_past_buyer_who_orders_nothing_in_the_horizon():
+    events = _ev(
+        [
+            ("x", day(2), "purchase", "hats", 5.0),
+            ("x", day(12), "purchase", "hats", 5.0),  # orders again: not churned
+            ("y", day(3), "purchase", "bags", 9.0),  # a buyer long inactive: still in
+            ("y", day(12), "view", "bags", None),  # browsing is not ordering
+            ("z", day(9), "view", "bags", None),  # never bought: not in the population
+        ]
+    )
+    out = build_labels(events, LabelSpec("buyer_churn", CUT, 7, 28, False))
+    assert dict(out.iter_rows()) == {"x": 0, "y": 1}
+
+
+def test_buyer_churn_defaults_to_ninety_days_over_every_past_buyer():
+    start = datetime(2023, 1, 1, tzinfo=UTC)
+    rows = [(f"u{i % 40}", start + timedelta(days=i), "purchase", "a", 1.0) for i in range(500)]
+    choice = choose_horizon(_ev(rows), "buyer_churn", to_utc(datetime(2024, 5, 1).date()))
+    assert choice.horizon_days == 90 and choice.active_days is None
+    assert "every past buyer" in choice.reason

@@ -53,3 +53,15 @@ def test_revenue_run_adds_a_365_day_value_only_where_the_data_spans_a_year(store
     assert run.clv["days"] == 365
     assert run.scores["clv_365"].min() >= 0
     assert run.clv["total"] == pytest.approx(run.scores["clv_365"].sum())
+
+
+def test_buyer_churn_scores_rare_buyers_riskier(store):
+    run = fit_on_split(store, PredictorSpec("buyer_churn", horizon_days=14, n_estimators=30))
+    assert run.choice.active_days is None and "every past buyer" in run.choice.reason
+    assert run.baseline["name"] in ("RFM logistic", "BG/NBD") and "auc_ci" in run.metrics
+    kind = pl.col(USER).str.slice(1).cast(pl.Int64) % 2
+    frequent = run.scores.filter(kind == 0)["score"].mean()
+    rare = run.scores.filter(kind == 1)["score"].mean()
+    assert rare > frequent + 0.2  # buying every ~60 days: most 14-day windows have no order
+    buyers = store.filter(pl.col("event_type") == "purchase")[USER].n_unique()
+    assert run.scores.height == buyers  # past buyers only
