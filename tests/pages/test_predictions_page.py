@@ -59,3 +59,16 @@ def test_untrained_target_and_no_dataset(ws):
     assert any("No churn risk model yet" in i.value for i in at.info)
     at = run_page(ws, None)
     assert at.info and "No dataset yet" in at.info[0].value
+
+
+def test_lifetime_value_card_and_lookup(ws):
+    train_predictor(ws, "shop", TrainSpec("clv", horizon_days=60))
+    at = run_page(ws, "shop")
+    at.selectbox[0].select("clv").run()
+    assert not at.exception, at.exception
+    assert any("repeat-buying model" in c.value for c in at.caption)
+    user = ws.read_frame("shop", "scores_clv").sort("score", descending=True)["user_id"][0]
+    at.text_input[0].input(user).run()
+    assert not at.exception, at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "Lifetime value" in text and "80% range" in text
