@@ -124,7 +124,8 @@ def event_types(values: pl.Series, sample: pl.Series) -> pl.Series:
     return types
 
 
-_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"  # control characters; tab, LF and CR are text
+# control characters (tab, LF and CR are text); matched as literals: half a regex's cost
+_CONTROL = [chr(c) for c in (*range(9), 11, 12, *range(14, 32), 127)]
 
 
 def fields_checks(
@@ -143,7 +144,7 @@ def fields_checks(
     if source.text:
         texts = [c for c in columns if c not in source.typed]
         if texts:
-            control = pl.any_horizontal(pl.col(c).str.contains(_CONTROL) for c in texts)
+            control = pl.any_horizontal(pl.col(c).str.contains_any(_CONTROL) for c in texts)
             checks.append(("control character in a field", control.fill_null(False)))
     checks.append(("empty line", pl.all_horizontal(pl.col(c).is_null() for c in columns)))
     return checks
