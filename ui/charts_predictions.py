@@ -35,6 +35,7 @@ TARGET_WORDS = {
     "revenue": "Future revenue",
     "next_category": "Next category",
     "clv": "Lifetime value",
+    "next_order": "Next order (days)",
 }
 
 
@@ -170,7 +171,15 @@ def show_card(card: dict[str, Any]) -> None:
         noted_metric(cols[2], "Typical error", f"{m['mae']:,.2f}", f"total bias {m['bias']:+.0%}")
     noted_metric(cols[3], "Trained on", card["device"], f"{card['seconds']:.0f} s")
     cols[4].metric("Horizon", f"{card['horizon_days']} days")
-    if "coverage" in m:
+    if "orderers" in m and "coverage" in m:
+        st.caption(
+            f"Checked on the {m['horizon_days_checked']} days after "
+            f"{_day(card['window']['eval_cutoff'])}: {m['coverage']:.0%} of the "
+            f"{m['orderers']:,} customers who ordered did so within their 80% range (median "
+            f"error {m['median_error_days']:.0f} days); {m['expected_orderers']:,.0f} orders were "
+            "expected."
+        )
+    if "coverage" in m and "bias" in m:
         st.caption(
             f"Checked on the {m['horizon_days_checked']} days after "
             f"{_day(card['window']['eval_cutoff'])}: "
@@ -211,7 +220,7 @@ def show_customer(view: CustomerView, labels: dict[str, str]) -> None:
     for s in view.scores:
         word = TARGET_WORDS[s["target"]]
         value = (f"{s['category']} ({s['score']:.0%})" if s["target"] == "next_category"
-                 else f"{s['score']:,.2f}" if s["target"] in ("revenue", "clv")
+                 else f"{s['score']:,.2f}" if s["target"] in ("revenue", "clv", "next_order")
                  else f"{s['score_100']} / 100")  # fmt: skip
         if "lower" in s and "upper" in s:
             value += f" (80% range {s['lower']:,.2f} to {s['upper']:,.2f})"

@@ -15,6 +15,7 @@ Definitions (the product's defaults, adapted to the data's cadence by ``choose_h
 * next_category: users active in the last 28 days who buy in the next 7 days; the category of
   their first purchase in the horizon.
 * clv (lifetime value): as revenue, over a 365-day horizon; checked on past buyers only.
+* next_order: computed by its model from past buyers' histories (no label window here).
 
 For transaction-only data (order lines, no browsing), activity means a purchase, every past buyer
 is in the purchase and revenue populations (customers are dormant between orders by nature), and
@@ -44,7 +45,15 @@ __all__ = [
     "split_cutoffs",
 ]
 
-TARGETS = ("purchase", "churn", "buyer_churn", "revenue", "next_category", "clv")
+TARGETS = (
+    "purchase",
+    "churn",
+    "buyer_churn",
+    "revenue",
+    "next_category",
+    "clv",
+    "next_order",
+)
 CLASSIFICATION = ("purchase", "churn", "buyer_churn")
 _DEFAULTS = {  # target: (horizon days, active window days)
     "purchase": (7, 28),
@@ -53,6 +62,7 @@ _DEFAULTS = {  # target: (horizon days, active window days)
     "revenue": (28, 28),
     "next_category": (7, 28),
     "clv": (365, 365),
+    "next_order": (365, 365),
 }
 _NICE_DAYS = (1, 2, 3, 7, 14, 28, 56, 91, 182, 365)
 _BUY = EventType.PURCHASE.value

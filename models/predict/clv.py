@@ -23,7 +23,15 @@ from analytics.core.schema import USER_ID
 from analytics.features.labels import data_start
 from models.predict.baselines import BetaGeo, repeat_summary
 
-__all__ = ["CLV_DAYS", "CLVModel", "GammaGamma", "clv_projection", "clv_view"]
+__all__ = [
+    "CLV_DAYS",
+    "CLVModel",
+    "GammaGamma",
+    "NextOrderModel",
+    "clv_projection",
+    "clv_view",
+    "next_order_days",
+]
 
 CLV_DAYS = 365
 
@@ -223,3 +231,51 @@ def _narrowest(ordered: np.ndarray, mass: float) -> tuple[np.ndarray, np.ndarray
     start = np.argmin(widths, axis=1)  # the first of equal widths: the range nearest 0
     rows = np.arange(len(ordered))
     return ordered[rows, start], ordered[rows, start + k - 1]
+
+
+def next_order_days(
+    model: BetaGeo, summary: pl.DataFrame, horizon_days: float, quantiles: tuple[float, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(chance of an order within the horizon, days to the next order at each quantile given
+    one within the horizon)``: (n,) and (n, len(quantiles)), days from the cutoff.
+
+    Alive, a customer's next order comes after Exponential(λ) days, λ ~ Gamma(r + x, α + T), so
+    F(t) = 1 − ((α + T) / (α + T + t))^(r + x); dropout only scales it, and cancels in
+    F(t) / F(h). The quantile q solves F(t) = q·F(h)."""
+    r, alpha, _, _ = model._unpack()
+    x, tx, t = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
+    base, shape = alpha + t, r + x
+    within = 1.0 - (base / (base + horizon_days)) ** shape
+    q = np.asarray(quantiles)[None, :]
+    days = base[:, None] * ((1.0 - q * within[:, None]) ** (-1.0 / shape[:, None]) - 1.0)
+    return model.probability_alive(x, tx, t) * within, days
+
+
+@dataclass
+class NextOrderModel:
+    """When each buyer orders next: the chance of an order within the horizon and, given one,
+    the median days to it (``score``) with an ``interval`` range (BG/NBD, closed form)."""
+
+    interval: float = 0.8
+
+    def fit(self, summary: pl.DataFrame) -> NextOrderModel:
+        x, tx, t = (summary[c].to_numpy() for c in ("frequency", "recency", "T"))
+        self.purchases_ = BetaGeo().fit(x, tx, t)
+        return self
+
+    def predict(self, summary: pl.DataFrame, horizon_days: float) -> pl.DataFrame:
+        """``user_id, score, lower, upper, p_order`` (days from the cutoff)."""
+        tail = (1 - self.interval) / 2
+        p, days = next_order_days(self.purchases_, summary, horizon_days, (tail, 0.5, 1 - tail))
+        return summary.select(USER_ID).with_columns(
+            score=days[:, 1], lower=days[:, 0], upper=days[:, 2], p_order=p
+        )
+
+    def to_bytes(self) -> bytes:
+        meta = {"bgnbd": self.purchases_.params_, "interval": self.interval}
+        return pack_boosters("next_order", meta, {})
+
+    def _restore(self, meta: dict[str, Any], boosters: dict[str, Any]) -> None:
+        self.interval = meta["interval"]
+        self.purchases_ = BetaGeo()
+        self.purchases_.params_ = dict(meta["bgnbd"])

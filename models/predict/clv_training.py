@@ -17,7 +17,7 @@ import polars as pl
 
 from analytics.core.errors import NotEnoughData, SpecError
 from analytics.core.progress import Progress, no_progress
-from analytics.core.schema import EVENT_TIME, USER_ID
+from analytics.core.schema import EVENT_TIME, EVENT_TYPE, USER_ID, EventType
 from analytics.core.timing import Stopwatch
 from analytics.features.labels import (
     HorizonChoice,
@@ -29,7 +29,7 @@ from analytics.features.labels import (
 )
 from analytics.features.user_features import default_cutoff, to_utc
 from models.predict.baselines import repeat_summary
-from models.predict.clv import CLV_DAYS, CLVModel
+from models.predict.clv import CLV_DAYS, CLVModel, NextOrderModel
 from models.predict.intervals import (
     bootstrap_counts,
     clopper_pearson,
@@ -39,10 +39,11 @@ from models.predict.intervals import (
 from models.predict.metrics import quality_word, regression_metrics
 from models.predict.training import PredictorSpec, SplitRun
 
-__all__ = ["MIN_HISTORY_DAYS", "clv_reasons", "fit_clv"]
+__all__ = ["MIN_HISTORY_DAYS", "clv_reasons", "fit_clv", "fit_next_order"]
 
 MIN_HISTORY_DAYS = 90  # fewer days of history say too little about how often customers return
 _MIN_CHECK_DAYS = 14
+_BUY = EventType.PURCHASE.value
 SUMMARY_LABELS = {
     "frequency": "repeat purchase days",
     "recency": "days from first to last purchase",
@@ -211,3 +212,83 @@ def clv_reasons(run: SplitRun) -> pl.DataFrame:
         for rank, (name, text) in enumerate(texts.items(), start=1)
     ]
     return pl.concat(parts).sort(USER_ID, "rank")
+
+
+def fit_next_order(
+    events: pl.LazyFrame | pl.DataFrame, spec: PredictorSpec, progress: Progress = no_progress
+) -> SplitRun:
+    """Days to each past buyer's next order (``score``: the median given an order within the
+    horizon, default 365; ``lower, upper``: its 80% range; ``p_order``: the chance of one)."""
+    lf = events.lazy()
+    score_cutoff = to_utc(spec.cutoff) if spec.cutoff is not None else default_cutoff(lf)
+    h = CLV_DAYS if spec.horizon_days is None else int(spec.horizon_days)
+    if h < 1:
+        raise SpecError("The horizon must be at least one day.")
+    start, end = data_start(lf), data_end(lf)
+    if (score_cutoff - start).days < MIN_HISTORY_DAYS:
+        raise NotEnoughData(
+            f"The next order date needs at least {MIN_HISTORY_DAYS} days of purchase history; "
+            "load a longer history."
+        )
+    progress(0.1, "Checking next order dates on a past window")
+    window = _check_window(score_cutoff, h, (start, end))
+    metrics: dict[str, Any] = {"skipped": "the data is too short to check on a past window"}
+    check_cutoff = score_cutoff
+    if window is not None:
+        check_cutoff, days = window
+        metrics = _order_check(lf, check_cutoff, days)
+    summary = repeat_summary(lf, score_cutoff)
+    model = NextOrderModel().fit(summary)
+    reason = f"an order within {h} days" + (" (you chose)" if spec.horizon_days else "")
+    return SplitRun(
+        target="next_order",
+        choice=HorizonChoice(h, None, True, f"Days to the next order, given {reason}."),
+        train_cutoff=check_cutoff,
+        eval_cutoff=check_cutoff,
+        score_cutoff=score_cutoff,
+        first_event=start,
+        model=model,
+        feature_names=list(SUMMARY_LABELS),
+        metrics=metrics,
+        baseline={"name": "none"},
+        baselines={},
+        validation=pl.DataFrame(schema={USER_ID: pl.String, "label": pl.Float64}),
+        scores=model.predict(summary, h),
+        score_features=summary.select(USER_ID, *SUMMARY_LABELS),
+        device="CPU",
+    )
+
+
+def _order_check(lf: pl.LazyFrame, cutoff: datetime, days: int) -> dict[str, Any]:
+    """Fitted at ``cutoff``: how many orderers' first order fell inside their 80% range, the
+    median error in days, and how well the chance of an order ranks who ordered (AUC)."""
+    summary = repeat_summary(lf, cutoff)
+    pred = NextOrderModel().fit(summary).predict(summary, days)
+    end = cutoff + timedelta(days=days)
+    first = (
+        lf.filter((pl.col(EVENT_TYPE).cast(pl.String) == _BUY) & (pl.col(EVENT_TIME) > cutoff)
+                  & (pl.col(EVENT_TIME) <= end))
+        .group_by(USER_ID)
+        .agg(((pl.col(EVENT_TIME).min() - pl.lit(cutoff)).dt.total_seconds() / 86_400).alias("d"))
+        .collect()
+    )  # fmt: skip
+    joined = pred.join(first, on=USER_ID, how="left")
+    ordered = joined.filter(pl.col("d").is_not_null())
+    out: dict[str, Any] = {"users": joined.height, "orderers": ordered.height,
+                           "horizon_days_checked": days, "interval": 0.8}  # fmt: skip
+    if ordered.height:
+        d = ordered["d"].to_numpy()
+        inside = (ordered["lower"].to_numpy() <= d) & (d <= ordered["upper"].to_numpy())
+        exact = clopper_pearson(np.array([inside.sum()]), np.array([len(inside)]))[0]
+        error = float(np.median(np.abs(ordered["score"].to_numpy() - d)))
+        out |= {"coverage": float(inside.mean()), "coverage_ci": exact.tolist(),
+                "median_error_days": error}  # fmt: skip
+    y = joined["d"].is_not_null().to_numpy()
+    if 0 < y.sum() < len(y):
+        p = joined["p_order"].to_numpy()
+        out["auc"] = float(weighted_auc(y, p, np.ones(len(y)))[0])
+        auc = weighted_auc(y, p, bootstrap_counts(len(y)))
+        out["auc_ci"] = [float(v) for v in np.nanquantile(auc, [0.05, 0.95])]
+        out["expected_orderers"] = float(p.sum())
+    out["quality"] = quality_word(out.get("auc"))
+    return out

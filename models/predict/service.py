@@ -41,8 +41,8 @@ from analytics.core.workspace import Workspace
 from analytics.features.labels import TARGETS
 from analytics.features.user_features import FeatureSpec, default_cutoff, feature_labels, to_utc
 from models.predict.baselines import repeat_summary
-from models.predict.clv import CLVModel
-from models.predict.clv_training import clv_reasons, fit_clv
+from models.predict.clv import CLVModel, NextOrderModel
+from models.predict.clv_training import clv_reasons, fit_clv, fit_next_order
 from models.predict.explain import (
     beeswarm_frame,
     dependence_frame,
@@ -116,13 +116,18 @@ def _scores_frame(run: SplitRun) -> pl.DataFrame:
     pct = (pl.col("score").rank("average") / pl.len() * 100).round(1)
     if run.target in ("revenue", "clv"):
         return s.with_columns(score_100=pct.round(0).cast(pl.Int64), percentile=pct)
+    if run.target == "next_order":  # sooner = higher percentile
+        soon = (pl.col("score").rank("average", descending=True) / pl.len() * 100).round(1)
+        return s.with_columns(score_100=soon.round(0).cast(pl.Int64), percentile=soon)
     return s.with_columns(score_100=(pl.col("score") * 100).round(0).cast(pl.Int64), percentile=pct)
 
 
 def _explain(run: SplitRun) -> tuple[pl.DataFrame, dict[str, Any], pl.DataFrame]:
     """(reasons for every user, card parts: importance + dependence, beeswarm sample)."""
     model = run.model
-    if isinstance(model, CLVModel):  # no trees to explain: the history the value rests on
+    if isinstance(
+        model, CLVModel | NextOrderModel
+    ):  # no trees to explain: the history the value rests on
         return clv_reasons(run), {"importance": [], "dependence": {}}, pl.DataFrame()
     X = run.score_features.select(run.feature_names).to_numpy().astype(np.float64)
     if isinstance(model, GBMCategory):
@@ -160,13 +165,16 @@ def _explain(run: SplitRun) -> tuple[pl.DataFrame, dict[str, Any], pl.DataFrame]
     return reasons, parts, beeswarm
 
 
+_ALGORITHMS = {"clv": "BG/NBD × Gamma-Gamma", "next_order": "BG/NBD"}
+
+
 def _card(run: SplitRun, model_id: str, seconds: float, explain_seconds: float) -> dict[str, Any]:
     v = run.validation
     card: dict[str, Any] = {
         "model_id": model_id,
         "target": run.target,
         "kind": "predictor",
-        "algorithm": "BG/NBD × Gamma-Gamma" if run.target == "clv" else "LightGBM",
+        "algorithm": _ALGORITHMS.get(run.target, "LightGBM"),
         "winner": run.winner,
         "comparison": run.comparison,
         "metrics": run.metrics,
@@ -217,7 +225,7 @@ def train_predictor(
     cutoff = None if spec.cutoff is None else to_utc(spec.cutoff)
     pspec = PredictorSpec(spec.target, cutoff, spec.horizon_days, spec.seed,
                           sequence=spec.sequence, n_estimators=spec.n_estimators)  # fmt: skip
-    fit = fit_clv if spec.target == "clv" else fit_on_split
+    fit = {"clv": fit_clv, "next_order": fit_next_order}.get(spec.target, fit_on_split)
     run = fit(events, pspec, scaled(progress, 0.0, 0.8))
     progress(0.82, "Explaining every score")
     explain_clock = Stopwatch()
@@ -294,6 +302,10 @@ def score_with_model(ws: Workspace, model_id: str, dataset: str) -> pl.DataFrame
     model = load_predictor(data)
     events = ws.events(dataset)
     cutoff = default_cutoff(events)
+    if isinstance(model, NextOrderModel):
+        summary = repeat_summary(events, cutoff)
+        days = model.predict(summary, float(card.get("horizon_days") or 365))
+        return days.select(USER_ID, "score", "lower", "upper")
     if isinstance(model, CLVModel):
         summary = repeat_summary(events, cutoff)
         values = model.predict(summary, float(card.get("horizon_days") or 365))

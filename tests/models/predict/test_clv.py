@@ -85,3 +85,16 @@ def test_clv_model_round_trips_and_its_range_holds_the_simulated_spread():
     again = load_predictor(model.to_bytes())
     assert np.allclose(again.predict(s, 90)["score"], out["score"])
     assert again.predict(s, 90)["upper"].to_list() == out["upper"].to_list()  # same seed
+
+
+def test_next_order_days_by_hand():
+    from models.predict.clv import next_order_days
+
+    bg = BetaGeo()
+    bg.params_ = {"r": 1.0, "alpha": 10.0, "a": 1.0, "b": 1.0}
+    s = pl.DataFrame({"frequency": [1.0], "recency": [10.0], "T": [10.0]})  # bought just now
+    p, days = next_order_days(bg, s, 30.0, (0.5,))
+    # alive: odds of dropout a / (b + x − 1) = 1, so ½; F(t) = 1 − (20 / (20 + t))², F(30) =
+    # 1 − 0.16 = 0.84; the median given an order within 30 days solves F(t) = 0.42
+    assert p[0] == pytest.approx(0.5 * 0.84)
+    assert days[0, 0] == pytest.approx(20 * (0.58**-0.5 - 1))

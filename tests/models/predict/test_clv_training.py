@@ -78,3 +78,25 @@ def test_cdnow_half_year_value():
     # 69% of customers most likely to buy nothing get [0, 0], which holds them more often
     assert -0.06 <= m["bias"] <= 0.0
     assert 0.80 <= m["coverage"] <= 0.90
+
+
+def test_next_order_ranges_hold_the_orderers_of_a_store_drawn_from_the_model():
+    from models.predict.clv_training import fit_next_order
+
+    store = bgnbd_store(seed=2)
+    run = fit_next_order(
+        store, PredictorSpec("next_order", cutoff=to_utc(date(2024, 7, 18)), horizon_days=100)
+    )
+    m = run.metrics
+    assert 0.7 <= m["coverage"] <= 0.9 and m["auc"] > 0.7
+    assert abs(m["expected_orderers"] - m["orderers"]) < 0.2 * m["orderers"]
+    s = run.scores
+    assert ((s["lower"] <= s["score"]) & (s["score"] <= s["upper"])).all()
+    assert (s["upper"] <= 100 + 1e-9).all()  # given an order within the horizon
+
+
+def test_next_order_needs_ninety_days_of_history():
+    from models.predict.clv_training import fit_next_order
+
+    with pytest.raises(NotEnoughData, match="90 days"):
+        fit_next_order(synthetic_store(users=100, days=60), PredictorSpec("next_order"))

@@ -120,6 +120,17 @@ def test_lifetime_value_is_trained_scored_looked_up_and_rescored(trained, small_
     joined = again.join(scores, on="user_id", suffix="_stored")
     assert (joined["score"] - joined["score_stored"]).abs().max() < 1e-6
     assert "clv" in trained_targets(ws, "value")
+    result = train_predictor(ws, "value", TrainSpec("next_order", horizon_days=60))
+    soon = ws.read_frame("value", "scores_next_order")
+    assert {"score", "lower", "upper", "p_order", "percentile"} <= set(soon.columns)
+    assert soon.sort("score")["percentile"][0] == soon["percentile"].max()  # soonest on top
+    again = score_with_model(ws, result.model_id, "value")
+    assert (
+        again.join(soon, on="user_id")
+        .select((pl.col("score") - pl.col("score_right")).abs().max())
+        .item()
+        < 1e-9
+    )
 
 
 def test_model_report_holds_what_the_page_draws(trained):
