@@ -72,3 +72,14 @@ def test_lifetime_value_card_and_lookup(ws):
     assert not at.exception, at.exception
     text = " ".join(m.value for m in at.markdown)
     assert "Lifetime value" in text and "80% range" in text
+
+
+def test_next_order_card_and_lookup(ws):
+    train_predictor(ws, "shop", TrainSpec("next_order", horizon_days=60))
+    at = run_page(ws, "shop")
+    at.selectbox[0].select("next_order").run()
+    assert not at.exception, at.exception
+    user = ws.read_frame("shop", "scores_next_order")["user_id"][0]
+    at.text_input[0].input(user).run()
+    assert not at.exception, at.exception
+    assert "Next order (days)" in " ".join(m.value for m in at.markdown)
